@@ -1,0 +1,1 @@
+//! leadbus gateway.

@@ -1,0 +1,75 @@
+//! A small client for Rust producers: validates an event, then publishes it with its id as
+//! `Nats-Msg-Id` and waits for the stream to store it.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use chrono::Utc;
+
+use crate::event::LeadEvent;
+use crate::subjects::{MSG_ID_HEADER, event_subject};
+use crate::validate::{Rejection, check_values};
+
+/// Publishing an event failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The event was refused before it reached NATS.
+    #[error("event refused: {0}")]
+    Invalid(#[from] Rejection),
+    /// The event could not be serialised.
+    #[error("event could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// NATS did not take it.
+    #[error("publish failed: {0}")]
+    Publish(#[from] async_nats::jetstream::context::PublishError),
+}
+
+/// What the stream said when it stored an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Sequence in LEAD_EVENTS.
+    pub sequence: u64,
+    /// True when the stream already had this event id (a retried publish).
+    pub duplicate: bool,
+}
+
+/// Publishes lead events to LEAD_EVENTS.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use leadbus_shared::{EventType, LeadEvent, LeadId, TenantId, client::Producer};
+/// let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+/// let producer = Producer::new(async_nats::jetstream::new(nats));
+/// let event = LeadEvent::new(EventType::LeadCreated, TenantId::new("acme")?, LeadId::new("c_1")?);
+/// let stored = producer.publish(&event).await?;
+/// println!("stored at {}", stored.sequence);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Producer {
+    js: jetstream::Context,
+}
+
+impl Producer {
+    /// Wraps a JetStream context.
+    pub fn new(js: jetstream::Context) -> Self {
+        Producer { js }
+    }
+
+    /// Sends an event without waiting for the stream; await the returned future for the ack.
+    /// Invalid events are refused here and never reach NATS.
+    pub async fn send(&self, event: &LeadEvent) -> Result<PublishAckFuture, PublishError> {
+        check_values(event, Utc::now())?;
+        let subject =
+            event_subject(&event.tenant_id, event.priority, event.event_type, &event.lead_id);
+        let payload = serde_json::to_vec(event)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(MSG_ID_HEADER, event.event_id.as_str());
+        Ok(self.js.publish_with_headers(subject, headers, payload.into()).await?)
+    }
+
+    /// Publishes an event and waits until the stream has stored it.
+    pub async fn publish(&self, event: &LeadEvent) -> Result<Stored, PublishError> {
+        let ack = self.send(event).await?.await?;
+        Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate })
+    }
+}

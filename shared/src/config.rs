@@ -1,0 +1,159 @@
+//! Settings of every leadbus part, from defaults, an optional TOML file and `LEADBUS_*`
+//! environment variables, in that order of precedence (last wins).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Secret used when none is configured; fine for a laptop, never for production.
+pub const DEV_JWT_SECRET: &str = "leadbus-dev-secret-change-me";
+
+/// All settings. Each field is also `LEADBUS_<FIELD>` in the environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// NATS server URL.
+    pub nats_url: String,
+    /// Redis URL (the L2 cache).
+    pub redis_url: String,
+    /// Where the gateway listens.
+    pub gateway_listen: SocketAddr,
+    /// HS256 secret for client tokens.
+    pub jwt_secret: String,
+    /// Folder with the public datasets (`leads/`, `churn/`, `properties/`).
+    pub data_dir: PathBuf,
+    /// Folder with model artifacts; empty means the artifacts built into the binary.
+    pub models_dir: Option<PathBuf>,
+    /// Events processed at once by one inference service.
+    pub max_concurrent_processing: usize,
+    /// Longest time one event may take before it is given up and retried.
+    pub processing_timeout_secs: u64,
+    /// Redis (L2) cache entry lifetime.
+    pub cache_ttl_secs: u64,
+    /// In-process (L1) cache entry lifetime.
+    pub l1_ttl_secs: u64,
+    /// Entries the L1 cache holds at most.
+    pub l1_capacity: u64,
+    /// Longest a Redis command may take before the cache is skipped for it.
+    pub redis_timeout_ms: u64,
+    /// Largest event payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+    /// How long streams keep messages.
+    pub stream_max_age_secs: u64,
+    /// Largest size of each stream, in bytes.
+    pub stream_max_bytes: i64,
+    /// Window in which a repeated `Nats-Msg-Id` is dropped by the stream.
+    pub duplicate_window_secs: u64,
+    /// Time a delivered event may stay unacknowledged before redelivery.
+    pub ack_wait_secs: u64,
+    /// Deliveries of one event before it is dead-lettered.
+    pub max_deliver: i64,
+    /// Messages each priority consumer may have delivered and unacknowledged.
+    pub max_ack_pending: i64,
+    /// Where `leadbus run` keeps the data of servers it starts itself.
+    pub state_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            gateway_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: DEV_JWT_SECRET.into(),
+            data_dir: PathBuf::from("../shared/data"),
+            models_dir: None,
+            max_concurrent_processing: 100,
+            processing_timeout_secs: 30,
+            cache_ttl_secs: 300,
+            l1_ttl_secs: 30,
+            l1_capacity: 100_000,
+            redis_timeout_ms: 250,
+            max_payload_bytes: crate::validate::DEFAULT_MAX_PAYLOAD,
+            stream_max_age_secs: 7 * 24 * 3600,
+            stream_max_bytes: 8 * 1024 * 1024 * 1024,
+            duplicate_window_secs: 120,
+            ack_wait_secs: 30,
+            max_deliver: 5,
+            max_ack_pending: 1000,
+            state_dir: PathBuf::from(".leadbus"),
+        }
+    }
+}
+
+/// A configuration that could not be read or makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be parsed.
+    #[error("cannot read configuration: {0}")]
+    Read(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then `file` when given, then `LEADBUS_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // LEADBUS_CONFIG names the file; it is not a setting itself.
+        figment = figment.merge(Env::prefixed("LEADBUS_").ignore(&["config"]));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects values no deployment could want.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.max_concurrent_processing == 0 {
+            return fail("max_concurrent_processing must be at least 1");
+        }
+        if self.max_payload_bytes < 1024 {
+            return fail("max_payload_bytes must be at least 1024");
+        }
+        if self.jwt_secret.len() < 16 {
+            return fail("jwt_secret must be at least 16 bytes");
+        }
+        if self.max_deliver < 1 || self.max_ack_pending < 1 {
+            return fail("max_deliver and max_ack_pending must be at least 1");
+        }
+        if self.duplicate_window_secs == 0 || self.ack_wait_secs == 0 {
+            return fail("duplicate_window_secs and ack_wait_secs must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_config_parses_and_overrides() {
+        let dir = std::env::temp_dir().join(format!("leadbus-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("leadbus.toml");
+        std::fs::write(&file, "nats_url = \"nats://10.0.0.1:4222\"\nmax_concurrent_processing = 7\n")
+            .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        assert_eq!(c.max_concurrent_processing, 7);
+        assert_eq!(c.nats_url, "nats://10.0.0.1:4222");
+        assert_eq!(c.cache_ttl_secs, 300);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("leadbus-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("leadbus.toml");
+        std::fs::write(&file, "nats_ulr = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err());
+    }
+}
