@@ -2,3 +2,4 @@
 //! publishes intelligence to LEAD_INTEL.
 
 pub mod profile;
+pub mod models;
