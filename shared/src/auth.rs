@@ -32,7 +32,10 @@ pub fn mint_token(
     tenant: &TenantId,
     ttl: Duration,
 ) -> Result<String, TokenError> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let claims = Claims {
         sub: subject.to_owned(),
         tenant: tenant.clone(),
@@ -67,7 +70,10 @@ mod tests {
     fn round_trips_and_refuses_a_wrong_secret() {
         let t = TenantId::new("acme").unwrap();
         let token = mint_token("s3cret-s3cret-s3cret", "dev", &t, Duration::from_secs(60)).unwrap();
-        assert_eq!(verify_token("s3cret-s3cret-s3cret", &token).unwrap().tenant, t);
+        assert_eq!(
+            verify_token("s3cret-s3cret-s3cret", &token).unwrap().tenant,
+            t
+        );
         assert!(verify_token("other-secret-other", &token).is_err());
     }
 }

@@ -59,17 +59,27 @@ impl Producer {
     /// Invalid events are refused here and never reach NATS.
     pub async fn send(&self, event: &LeadEvent) -> Result<PublishAckFuture, PublishError> {
         check_values(event, Utc::now())?;
-        let subject =
-            event_subject(&event.tenant_id, event.priority, event.event_type, &event.lead_id);
+        let subject = event_subject(
+            &event.tenant_id,
+            event.priority,
+            event.event_type,
+            &event.lead_id,
+        );
         let payload = serde_json::to_vec(event)?;
         let mut headers = HeaderMap::new();
         headers.insert(MSG_ID_HEADER, event.event_id.as_str());
-        Ok(self.js.publish_with_headers(subject, headers, payload.into()).await?)
+        Ok(self
+            .js
+            .publish_with_headers(subject, headers, payload.into())
+            .await?)
     }
 
     /// Publishes an event and waits until the stream has stored it.
     pub async fn publish(&self, event: &LeadEvent) -> Result<Stored, PublishError> {
         let ack = self.send(event).await?.await?;
-        Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate })
+        Ok(Stored {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
     }
 }

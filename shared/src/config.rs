@@ -140,8 +140,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("leadbus-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("leadbus.toml");
-        std::fs::write(&file, "nats_url = \"nats://10.0.0.1:4222\"\nmax_concurrent_processing = 7\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "nats_url = \"nats://10.0.0.1:4222\"\nmax_concurrent_processing = 7\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&file)).unwrap();
         assert_eq!(c.max_concurrent_processing, 7);
         assert_eq!(c.nats_url, "nats://10.0.0.1:4222");

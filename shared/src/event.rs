@@ -96,8 +96,12 @@ impl Default for Priority {
 
 impl Priority {
     /// Every priority, highest first.
-    pub const ALL: [Priority; 4] =
-        [Priority::Critical, Priority::High, Priority::Medium, Priority::Low];
+    pub const ALL: [Priority; 4] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Medium,
+        Priority::Low,
+    ];
 
     /// The subject token of this priority.
     pub fn as_str(self) -> &'static str {

@@ -43,9 +43,15 @@ pub fn check_token(what: &'static str, value: &str) -> Result<(), IdError> {
         return Err(IdError::Empty { what });
     }
     if value.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong { what, len: value.len() });
+        return Err(IdError::TooLong {
+            what,
+            len: value.len(),
+        });
     }
-    match value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
         Some(found) => Err(IdError::BadChar { what, found }),
         None => Ok(()),
     }
@@ -94,8 +100,16 @@ macro_rules! token_id {
     };
 }
 
-token_id!(TenantId, "tenant_id", "A tenant: one subject token, the unit of isolation.");
-token_id!(LeadId, "lead_id", "A lead within a tenant: one subject token.");
+token_id!(
+    TenantId,
+    "tenant_id",
+    "A tenant: one subject token, the unit of isolation."
+);
+token_id!(
+    LeadId,
+    "lead_id",
+    "A lead within a tenant: one subject token."
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,9 +8,18 @@ use tracing::info;
 use crate::config::Config;
 
 const DEFINITIONS: [(&str, &str); 3] = [
-    ("lead_events.json", include_str!("../../nats/streams/lead_events.json")),
-    ("lead_intel.json", include_str!("../../nats/streams/lead_intel.json")),
-    ("lead_dlq.json", include_str!("../../nats/streams/lead_dlq.json")),
+    (
+        "lead_events.json",
+        include_str!("../../nats/streams/lead_events.json"),
+    ),
+    (
+        "lead_intel.json",
+        include_str!("../../nats/streams/lead_intel.json"),
+    ),
+    (
+        "lead_dlq.json",
+        include_str!("../../nats/streams/lead_dlq.json"),
+    ),
 ];
 
 /// Setting up a stream failed.
@@ -62,14 +71,23 @@ pub async fn ensure_streams(
         };
         match js.get_stream(&name).await {
             Ok(mut existing) => {
-                let current = existing.info().await.map_err(|e| apply(Box::new(e)))?.config.clone();
+                let current = existing
+                    .info()
+                    .await
+                    .map_err(|e| apply(Box::new(e)))?
+                    .config
+                    .clone();
                 if differs(&current, &def) {
-                    js.update_stream(&def).await.map_err(|e| apply(Box::new(e)))?;
+                    js.update_stream(&def)
+                        .await
+                        .map_err(|e| apply(Box::new(e)))?;
                     info!(stream = %name, "stream updated");
                 }
             }
             Err(_) => {
-                js.create_stream(def.clone()).await.map_err(|e| apply(Box::new(e)))?;
+                js.create_stream(def.clone())
+                    .await
+                    .map_err(|e| apply(Box::new(e)))?;
                 info!(stream = %name, "stream created");
             }
         }

@@ -101,8 +101,11 @@ pub fn parse_intel_subject(subject: &str) -> Option<IntelSubject<'_>> {
     if parts.next()? != "leads" || parts.next()? != "intel" {
         return None;
     }
-    let parsed =
-        IntelSubject { tenant: parts.next()?, lead: parts.next()?, intel_type: parts.next()? };
+    let parsed = IntelSubject {
+        tenant: parts.next()?,
+        lead: parts.next()?,
+        intel_type: parts.next()?,
+    };
     parts.next().is_none().then_some(parsed)
 }
 
@@ -124,7 +127,10 @@ mod tests {
 
     #[test]
     fn dlq_subject_never_carries_bad_tokens() {
-        assert_eq!(dlq_subject("acme", "lead_created"), "leads.dlq.acme.lead_created");
+        assert_eq!(
+            dlq_subject("acme", "lead_created"),
+            "leads.dlq.acme.lead_created"
+        );
         assert_eq!(dlq_subject("a b", "nope"), "leads.dlq._unknown.unknown");
     }
 }

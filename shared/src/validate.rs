@@ -54,7 +54,11 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(kind: RejectKind, reason: impl Into<String>) -> Self {
-        Rejection { kind, reason: reason.into(), event_id: None }
+        Rejection {
+            kind,
+            reason: reason.into(),
+            event_id: None,
+        }
     }
 }
 
@@ -76,17 +80,29 @@ pub fn decode_event(
     if payload.len() > max_payload {
         return Err(Rejection::new(
             RejectKind::Oversize,
-            format!("payload is {} bytes; the limit is {max_payload}", payload.len()),
+            format!(
+                "payload is {} bytes; the limit is {max_payload}",
+                payload.len()
+            ),
         ));
     }
     let text = std::str::from_utf8(payload).map_err(|e| {
-        Rejection::new(RejectKind::InvalidUtf8, format!("payload is not UTF-8: {e}"))
+        Rejection::new(
+            RejectKind::InvalidUtf8,
+            format!("payload is not UTF-8: {e}"),
+        )
     })?;
     let mut value: Value = serde_json::from_str(text).map_err(|e| {
-        Rejection::new(RejectKind::MalformedJson, format!("payload is not JSON: {e}"))
+        Rejection::new(
+            RejectKind::MalformedJson,
+            format!("payload is not JSON: {e}"),
+        )
     })?;
     let Some(obj) = value.as_object_mut() else {
-        return Err(Rejection::new(RejectKind::MalformedJson, "payload is not a JSON object"));
+        return Err(Rejection::new(
+            RejectKind::MalformedJson,
+            "payload is not a JSON object",
+        ));
     };
 
     // Read the id first, so every later rejection can name the event.
@@ -97,7 +113,12 @@ pub fn decode_event(
             id
         }
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(Rejection::new(RejectKind::WrongType, "event_id is not a string")),
+        Some(_) => {
+            return Err(Rejection::new(
+                RejectKind::WrongType,
+                "event_id is not a string",
+            ));
+        }
     };
     let with_id = |mut r: Rejection| {
         r.event_id = Some(event_id.clone());
@@ -112,7 +133,10 @@ pub fn decode_event(
         } else {
             RejectKind::WrongType
         };
-        with_id(Rejection::new(kind, format!("event does not fit the envelope: {e}")))
+        with_id(Rejection::new(
+            kind,
+            format!("event does not fit the envelope: {e}"),
+        ))
     })?;
     check_values(&event, Utc::now()).map_err(with_id)?;
     Ok(event)
@@ -136,18 +160,25 @@ fn check_envelope(
 ) -> Result<(), Rejection> {
     let text = |field: &str| -> Result<&str, Rejection> {
         match obj.get(field) {
-            None | Some(Value::Null) => {
-                Err(Rejection::new(RejectKind::MissingField, format!("{field} is missing")))
-            }
+            None | Some(Value::Null) => Err(Rejection::new(
+                RejectKind::MissingField,
+                format!("{field} is missing"),
+            )),
             Some(Value::String(s)) => Ok(s.as_str()),
-            Some(_) => {
-                Err(Rejection::new(RejectKind::WrongType, format!("{field} is not a string")))
-            }
+            Some(_) => Err(Rejection::new(
+                RejectKind::WrongType,
+                format!("{field} is not a string"),
+            )),
         }
     };
 
     match obj.get("schema") {
-        None => return Err(Rejection::new(RejectKind::MissingField, "schema is missing")),
+        None => {
+            return Err(Rejection::new(
+                RejectKind::MissingField,
+                "schema is missing",
+            ));
+        }
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 && n <= u64::from(SCHEMA_VERSION) => {}
             Some(n) => {
@@ -157,7 +188,10 @@ fn check_envelope(
                 ));
             }
             None => {
-                return Err(Rejection::new(RejectKind::WrongType, "schema is not an integer"));
+                return Err(Rejection::new(
+                    RejectKind::WrongType,
+                    "schema is not an integer",
+                ));
             }
         },
     }
@@ -221,7 +255,10 @@ pub fn check_values(event: &LeadEvent, now: DateTime<Utc>) -> Result<(), Rejecti
         if let Some(v) = value
             && v.len() > MAX_TEXT_LEN
         {
-            return bad(format!("data.{name} is {} bytes; the limit is {MAX_TEXT_LEN}", v.len()));
+            return bad(format!(
+                "data.{name} is {} bytes; the limit is {MAX_TEXT_LEN}",
+                v.len()
+            ));
         }
     }
 
@@ -236,8 +273,18 @@ pub fn check_values(event: &LeadEvent, now: DateTime<Utc>) -> Result<(), Rejecti
             return bad(format!("interactions[{i}].type must be 1 to 64 bytes"));
         }
         check_time(&format!("interactions[{i}].at"), it.at, now)?;
-        check_range(&format!("interactions[{i}].duration_s"), it.duration_s, 0.0, 86_400.0)?;
-        check_range(&format!("interactions[{i}].page_views"), it.page_views, 0.0, 10_000.0)?;
+        check_range(
+            &format!("interactions[{i}].duration_s"),
+            it.duration_s,
+            0.0,
+            86_400.0,
+        )?;
+        check_range(
+            &format!("interactions[{i}].page_views"),
+            it.page_views,
+            0.0,
+            10_000.0,
+        )?;
     }
 
     if let Some(p) = &d.property_preferences {
@@ -297,9 +344,12 @@ mod tests {
     const SUBJECT: &str = "leads.events.acme.high.interaction_recorded.c_1";
 
     fn decode(body: &str) -> Result<LeadEvent, Rejection> {
-        decode_event(parse_event_subject(SUBJECT), body.as_bytes(), DEFAULT_MAX_PAYLOAD, || {
-            "fallback-1".into()
-        })
+        decode_event(
+            parse_event_subject(SUBJECT),
+            body.as_bytes(),
+            DEFAULT_MAX_PAYLOAD,
+            || "fallback-1".into(),
+        )
     }
 
     fn body(extra: &str) -> String {
@@ -311,7 +361,10 @@ mod tests {
 
     #[test]
     fn accepts_a_good_event_and_fills_the_id() {
-        let e = decode(&body(r#","data":{"interactions":[{"type":"call","at":"2026-01-01T00:00:00Z"}],"x":1}"#)).unwrap();
+        let e = decode(&body(
+            r#","data":{"interactions":[{"type":"call","at":"2026-01-01T00:00:00Z"}],"x":1}"#,
+        ))
+        .unwrap();
         assert_eq!(e.event_id, "fallback-1");
         assert_eq!(e.data.extra.get("x"), Some(&Value::from(1)));
     }
@@ -322,13 +375,34 @@ mod tests {
             ("{", RejectKind::MalformedJson),
             ("[]", RejectKind::MalformedJson),
             (r#"{"schema":1}"#, RejectKind::MissingField),
-            (&body("").replace("interaction_recorded", "teleported"), RejectKind::UnknownEventType),
-            (&body("").replace("\"c_1\"", "\"c 1\""), RejectKind::InvalidId),
-            (&body("").replace("\"acme\"", "\"beta\""), RejectKind::SubjectMismatch),
-            (&body("").replace("2026-01-01", "9999-01-01"), RejectKind::InvalidValue),
-            (&body("").replace("\"schema\":1", "\"schema\":7"), RejectKind::UnsupportedSchema),
-            (&body(r#","data":{"property_preferences":{"budget_max":-5}}"#), RejectKind::InvalidValue),
-            (&body(r#","data":{"interactions":"many"}"#), RejectKind::WrongType),
+            (
+                &body("").replace("interaction_recorded", "teleported"),
+                RejectKind::UnknownEventType,
+            ),
+            (
+                &body("").replace("\"c_1\"", "\"c 1\""),
+                RejectKind::InvalidId,
+            ),
+            (
+                &body("").replace("\"acme\"", "\"beta\""),
+                RejectKind::SubjectMismatch,
+            ),
+            (
+                &body("").replace("2026-01-01", "9999-01-01"),
+                RejectKind::InvalidValue,
+            ),
+            (
+                &body("").replace("\"schema\":1", "\"schema\":7"),
+                RejectKind::UnsupportedSchema,
+            ),
+            (
+                &body(r#","data":{"property_preferences":{"budget_max":-5}}"#),
+                RejectKind::InvalidValue,
+            ),
+            (
+                &body(r#","data":{"interactions":"many"}"#),
+                RejectKind::WrongType,
+            ),
         ];
         for (input, kind) in cases {
             assert_eq!(decode(input).unwrap_err().kind, kind, "{input}");

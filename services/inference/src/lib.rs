@@ -1,5 +1,15 @@
-//! The inference service: consumes LEAD_EVENTS, keeps lead profiles, runs the models and
-//! publishes intelligence to LEAD_INTEL.
+//! The inference service: consumes LEAD_EVENTS, keeps lead profiles, runs the three models
+//! through a two-level cache and publishes intelligence to LEAD_INTEL.
+//!
+//! Layout: `consume/` gets events off the stream and schedules them, `pipeline/` processes
+//! one event (profile, models, publish), `cache/` is L1 plus Redis, `models/` the three
+//! models, `profile` the lead profile merge.
 
-pub mod profile;
+pub mod cache;
+pub mod consume;
 pub mod models;
+pub mod pipeline;
+pub mod profile;
+pub mod service;
+
+pub use service::{Inference, StartError};

@@ -111,7 +111,10 @@ impl LeadProfile {
         while self.recent_event_ids.len() > REMEMBERED_EVENTS {
             self.recent_event_ids.pop_front();
         }
-        self.first_seen = Some(self.first_seen.map_or(event.occurred_at, |t| t.min(event.occurred_at)));
+        self.first_seen = Some(
+            self.first_seen
+                .map_or(event.occurred_at, |t| t.min(event.occurred_at)),
+        );
         self.touch(event.occurred_at);
 
         let d = &event.data;
@@ -160,7 +163,11 @@ fn merge<T>(slot: &mut Option<Stamped<T>>, value: Option<T>, at: DateTime<Utc>, 
         Some(cur) => (at, event_id) > (cur.at, cur.event_id.as_str()),
     };
     if newer {
-        *slot = Some(Stamped { value, at, event_id: event_id.to_owned() });
+        *slot = Some(Stamped {
+            value,
+            at,
+            event_id: event_id.to_owned(),
+        });
     }
 }
 
@@ -193,7 +200,11 @@ mod tests {
 
     #[test]
     fn merge_is_order_independent_and_idempotent() {
-        let events = [event("a", 1, "google", 2), event("b", 5, "reference", 1), event("c", 3, "x", 0)];
+        let events = [
+            event("a", 1, "google", 2),
+            event("b", 5, "reference", 1),
+            event("c", 3, "x", 0),
+        ];
         let fresh = || LeadProfile::new(TenantId::new("t").unwrap(), LeadId::new("l").unwrap());
         let mut forward = fresh();
         for e in &events {
@@ -206,7 +217,10 @@ mod tests {
         assert_eq!(forward.visits, 3);
         assert_eq!(backward.visits, 3);
         assert_eq!(forward.attributes.source, backward.attributes.source);
-        assert_eq!(forward.attributes.source.as_ref().unwrap().value, "reference");
+        assert_eq!(
+            forward.attributes.source.as_ref().unwrap().value,
+            "reference"
+        );
         assert_eq!(forward.revision, 3);
         assert_eq!(backward.revision, 3);
         assert!(!backward.apply(&events[0]));

@@ -45,3 +45,107 @@ pub trait Model: Send + Sync + 'static {
         format!("{}:{}:{hash:032x}", self.name(), self.version())
     }
 }
+
+mod standin_models {
+    use super::*;
+    use leadbus_shared::intel::{Band, ChurnRisk, LeadScore, Matches, RiskLevel};
+
+    /// Stand-in.
+    #[derive(Debug)]
+    pub struct LeadScoreModel;
+    /// Stand-in.
+    #[derive(Debug)]
+    pub struct ChurnModel;
+    /// Stand-in.
+    #[derive(Debug)]
+    pub struct PropertyMatcher;
+
+    impl Model for LeadScoreModel {
+        type Input = u64;
+        type Output = LeadScore;
+        fn name(&self) -> &'static str {
+            "lead_score"
+        }
+        fn version(&self) -> &str {
+            "standin"
+        }
+        fn input(&self, p: &LeadProfile) -> u64 {
+            p.visits
+        }
+        fn run(&self, i: &u64) -> Result<LeadScore, ModelError> {
+            Ok(LeadScore {
+                score: 1.0 / (1.0 + *i as f64),
+                band: Band::Cold,
+                factors: vec![],
+                model_version: "standin".into(),
+            })
+        }
+    }
+    impl Model for ChurnModel {
+        type Input = u64;
+        type Output = ChurnRisk;
+        fn name(&self) -> &'static str {
+            "churn"
+        }
+        fn version(&self) -> &str {
+            "standin"
+        }
+        fn input(&self, p: &LeadProfile) -> u64 {
+            p.visits
+        }
+        fn run(&self, _: &u64) -> Result<ChurnRisk, ModelError> {
+            Ok(ChurnRisk {
+                risk: 0.5,
+                level: RiskLevel::Medium,
+                drivers: vec![],
+                model_version: "standin".into(),
+            })
+        }
+    }
+    impl Model for PropertyMatcher {
+        type Input = u64;
+        type Output = Matches;
+        fn name(&self) -> &'static str {
+            "property_match"
+        }
+        fn version(&self) -> &str {
+            "standin"
+        }
+        fn input(&self, p: &LeadProfile) -> u64 {
+            p.visits
+        }
+        fn run(&self, _: &u64) -> Result<Matches, ModelError> {
+            Ok(Matches {
+                items: vec![],
+                reason: Some("standin".into()),
+                model_version: "standin".into(),
+            })
+        }
+    }
+}
+pub use standin_models::*;
+
+/// The three models.
+#[derive(Debug)]
+pub struct Models {
+    /// Lead scoring.
+    pub lead_score: std::sync::Arc<LeadScoreModel>,
+    /// Churn.
+    pub churn: std::sync::Arc<ChurnModel>,
+    /// Matching.
+    pub matcher: std::sync::Arc<PropertyMatcher>,
+}
+
+impl Models {
+    /// Stand-in loader.
+    pub fn load(
+        _models_dir: Option<&std::path::Path>,
+        _data_dir: &std::path::Path,
+    ) -> Result<Models, ModelError> {
+        Ok(Models {
+            lead_score: std::sync::Arc::new(LeadScoreModel),
+            churn: std::sync::Arc::new(ChurnModel),
+            matcher: std::sync::Arc::new(PropertyMatcher),
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! The gateway's one feed: an ordered JetStream consumer on LEAD_INTEL from the live end,
+//! fanned out in process. Every message keeps its stream sequence, so a gap is detectable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use leadbus_shared::subjects::{INTEL_STREAM, parse_intel_subject};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// One intelligence message, ready to send to any client of its tenant.
+#[derive(Debug)]
+pub struct FeedItem {
+    /// LEAD_INTEL stream sequence.
+    pub seq: u64,
+    /// Tenant token.
+    pub tenant: String,
+    /// Lead token.
+    pub lead: String,
+    /// Intel type token.
+    pub intel_type: String,
+    /// The client message, serialised once for every client.
+    pub text: Arc<str>,
+}
+
+/// What the feed reports about itself.
+#[derive(Debug, Default)]
+pub struct FeedHealth {
+    live: AtomicBool,
+    last_seq: AtomicU64,
+}
+
+impl FeedHealth {
+    /// True while the consumer is open.
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Last stream sequence relayed.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Relaxed)
+    }
+}
+
+/// Builds the client message for one stored intelligence message.
+pub fn client_message(seq: u64, lead: &str, intel_type: &str, payload: &[u8]) -> Option<String> {
+    // The payload was written by the inference service as JSON; anything else is skipped.
+    let data: &serde_json::value::RawValue = serde_json::from_slice(payload).ok()?;
+    // lead and intel_type are subject tokens (A-Z a-z 0-9 _ -): nothing to escape.
+    Some(format!(
+        r#"{{"type":"intel","seq":{seq},"intel_type":"{intel_type}","lead_id":"{lead}","data":{}}}"#,
+        data.get()
+    ))
+}
+
+/// Relays LEAD_INTEL to `tx` until `shutdown`, re-creating the consumer after any failure
+/// from the sequence after the last one relayed.
+pub async fn run_feed(
+    js: jetstream::Context,
+    tx: broadcast::Sender<Arc<FeedItem>>,
+    health: Arc<FeedHealth>,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let last = health.last_seq();
+        let deliver_policy = if last == 0 {
+            consumer::DeliverPolicy::New
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: last + 1,
+            }
+        };
+        let opened = async {
+            let stream = js
+                .get_stream(INTEL_STREAM)
+                .await
+                .map_err(|e| e.to_string())?;
+            let consumer = stream
+                .create_consumer(consumer::pull::OrderedConfig {
+                    filter_subject: "leads.intel.>".into(),
+                    deliver_policy,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            consumer.messages().await.map_err(|e| e.to_string())
+        };
+        let mut messages = match opened.await {
+            Ok(m) => m,
+            Err(error) => {
+                health.live.store(false, Ordering::Relaxed);
+                warn!(%error, delay_ms = delay.as_millis() as u64, "intel feed unavailable; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        health.live.store(true, Ordering::Relaxed);
+        delay = Duration::from_millis(100);
+        info!(from_seq = last + 1, "intel feed live");
+
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = messages.next() => next,
+            };
+            let msg = match next {
+                Some(Ok(msg)) => msg,
+                Some(Err(error)) => {
+                    warn!(%error, "intel feed error; re-creating the consumer");
+                    break;
+                }
+                None => {
+                    warn!("intel feed ended; re-creating the consumer");
+                    break;
+                }
+            };
+            let Ok(info) = msg.info() else { continue };
+            let seq = info.stream_sequence;
+            health.last_seq.store(seq, Ordering::Relaxed);
+            let Some(tokens) = parse_intel_subject(&msg.subject) else {
+                continue;
+            };
+            let Some(text) = client_message(seq, tokens.lead, tokens.intel_type, &msg.payload)
+            else {
+                debug!(seq, "intel message is not JSON; skipped");
+                continue;
+            };
+            let item = FeedItem {
+                seq,
+                tenant: tokens.tenant.to_owned(),
+                lead: tokens.lead.to_owned(),
+                intel_type: tokens.intel_type.to_owned(),
+                text: text.into(),
+            };
+            // No receivers is normal: nobody connected yet.
+            let _ = tx.send(Arc::new(item));
+        }
+        health.live.store(false, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,120 @@
+//! Getting events off the stream: one pull consumer per priority, a scheduler that serves
+//! higher priorities first within a bound on work in flight, and the ack or nak that closes
+//! every delivery.
+
+mod consumers;
+mod fetch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{AckKind, Message};
+use leadbus_shared::Priority;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+pub use consumers::{consumer_config, durable_name, ensure_consumer};
+pub use fetch::run_fetcher;
+
+use crate::pipeline::{Outcome, Pipeline, retry_delay};
+
+/// What the consume side reports about itself.
+#[derive(Debug, Default)]
+pub struct Health {
+    consuming: [AtomicBool; 4],
+}
+
+impl Health {
+    fn index(p: Priority) -> usize {
+        Priority::ALL.iter().position(|x| *x == p).unwrap_or(0)
+    }
+
+    /// Marks whether a priority's pull stream is open.
+    pub fn set_consuming(&self, p: Priority, on: bool) {
+        self.consuming[Self::index(p)].store(on, Ordering::Relaxed);
+    }
+
+    /// True when every priority's pull stream is open.
+    pub fn all_consuming(&self) -> bool {
+        self.consuming.iter().all(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// Takes events from the four priority channels, highest first, and runs each on its own
+/// task while holding one of `max_concurrent` permits. Returns when `shutdown` fires; events
+/// still queued are handed back to the server for redelivery.
+pub async fn run_scheduler(
+    mut channels: Vec<mpsc::Receiver<Message>>,
+    pipeline: Arc<Pipeline>,
+    max_concurrent: usize,
+    processing_timeout: Duration,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(max_concurrent));
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let [critical, high, medium, low] = channels.as_mut_slice() else {
+            warn!("scheduler needs one channel per priority");
+            break;
+        };
+        // Biased: a waiting critical event is always taken before anything else.
+        let msg = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(m) = critical.recv() => m,
+            Some(m) = high.recv() => m,
+            Some(m) = medium.recv() => m,
+            Some(m) = low.recv() => m,
+            else => break,
+        };
+        let pipeline = Arc::clone(&pipeline);
+        tracker.spawn(async move {
+            let outcome = match tokio::time::timeout(processing_timeout, pipeline.process(&msg))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Retry(format!("processing took over {processing_timeout:?}")),
+            };
+            settle(&msg, outcome).await;
+            drop(permit);
+        });
+    }
+
+    // Queued but not started: give them back now rather than after ack_wait.
+    for rx in &mut channels {
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            if let Err(error) = msg.ack_with(AckKind::Nak(None)).await {
+                debug!(%error, "nak on shutdown failed; the server redelivers after ack_wait");
+            }
+        }
+    }
+}
+
+/// Acks, or naks with a delay that grows with the delivery count.
+async fn settle(msg: &Message, outcome: Outcome) {
+    let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+    let result = match outcome {
+        Outcome::Completed | Outcome::DeadLettered(_) => msg.ack().await,
+        Outcome::Retry(reason) => {
+            let delay = retry_delay(delivered);
+            warn!(subject = %msg.subject, delivered, delay_ms = delay.as_millis() as u64, %reason, "event will be retried");
+            metrics::counter!("leadbus_events_retried_total").increment(1);
+            msg.ack_with(AckKind::Nak(Some(delay))).await
+        }
+    };
+    if let Err(error) = result {
+        // The server redelivers; the result's Nats-Msg-Id makes the second run harmless.
+        warn!(subject = %msg.subject, %error, "ack failed");
+    }
+}

@@ -1,0 +1,145 @@
+//! Lead profiles in a JetStream key-value bucket: they survive restarts, and every write is a
+//! compare-and-set on the entry's revision, so two writers of one lead never lose an update.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use leadbus_shared::{LeadEvent, LeadId, TenantId};
+use tracing::debug;
+
+use crate::profile::LeadProfile;
+
+/// Bucket holding one entry per lead, keyed `{tenant}.{lead}`.
+pub const PROFILE_BUCKET: &str = "LEAD_PROFILES";
+
+/// Attempts at a compare-and-set before giving up (each attempt re-reads the entry).
+const CAS_ATTEMPTS: usize = 16;
+
+/// A profile read or write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The bucket could not be created or opened.
+    #[error("profile bucket unavailable: {0}")]
+    Bucket(String),
+    /// Reading the entry failed.
+    #[error("profile read failed: {0}")]
+    Read(String),
+    /// Writing the entry failed.
+    #[error("profile write failed: {0}")]
+    Write(String),
+    /// The stored entry is not a profile.
+    #[error("stored profile is unreadable: {0}")]
+    Corrupt(String),
+    /// Other writers kept winning the compare-and-set.
+    #[error("profile kept changing under us after {CAS_ATTEMPTS} attempts")]
+    Contended,
+}
+
+/// Result of merging an event into its lead's profile.
+#[derive(Debug)]
+pub struct Merged {
+    /// The profile after the merge.
+    pub profile: LeadProfile,
+    /// False when the event had been merged before (a redelivery).
+    pub applied: bool,
+}
+
+/// The profile store.
+#[derive(Debug, Clone)]
+pub struct ProfileStore {
+    kv: kv::Store,
+}
+
+impl ProfileStore {
+    /// Opens the bucket, creating it on first use.
+    pub async fn open(js: &jetstream::Context) -> Result<Self, ProfileError> {
+        let kv = match js.get_key_value(PROFILE_BUCKET).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: PROFILE_BUCKET.into(),
+                    description: "Lead profiles, derived from LEAD_EVENTS".into(),
+                    history: 1,
+                    storage: jetstream::stream::StorageType::File,
+                    max_value_size: 1024 * 1024,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ProfileError::Bucket(e.to_string()))?,
+        };
+        Ok(ProfileStore { kv })
+    }
+
+    fn key(tenant: &TenantId, lead: &LeadId) -> String {
+        format!("{tenant}.{lead}")
+    }
+
+    /// The stored profile of a lead and its entry revision (0 when there is none).
+    pub async fn get(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+    ) -> Result<(LeadProfile, u64), ProfileError> {
+        let entry = self
+            .kv
+            .entry(Self::key(tenant, lead))
+            .await
+            .map_err(|e| ProfileError::Read(e.to_string()))?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let profile = serde_json::from_slice(&e.value)
+                    .map_err(|err| ProfileError::Corrupt(err.to_string()))?;
+                Ok((profile, e.revision))
+            }
+            Some(e) => Ok((LeadProfile::new(tenant.clone(), lead.clone()), e.revision)),
+            None => Ok((LeadProfile::new(tenant.clone(), lead.clone()), 0)),
+        }
+    }
+
+    /// Merges `event` into its lead's profile with compare-and-set, retrying on conflict.
+    pub async fn merge(&self, event: &LeadEvent) -> Result<Merged, ProfileError> {
+        let key = Self::key(&event.tenant_id, &event.lead_id);
+        for attempt in 0..CAS_ATTEMPTS {
+            let (mut profile, revision) = self.get(&event.tenant_id, &event.lead_id).await?;
+            if !profile.apply(event) {
+                return Ok(Merged {
+                    profile,
+                    applied: false,
+                });
+            }
+            let value = Bytes::from(
+                serde_json::to_vec(&profile).map_err(|e| ProfileError::Write(e.to_string()))?,
+            );
+            let written = if revision == 0 {
+                self.kv.create(&key, value).await.map_err(|e| {
+                    (
+                        e.kind() == kv::CreateErrorKind::AlreadyExists,
+                        e.to_string(),
+                    )
+                })
+            } else {
+                self.kv.update(&key, value, revision).await.map_err(|e| {
+                    (
+                        e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                        e.to_string(),
+                    )
+                })
+            };
+            match written {
+                Ok(_) => {
+                    return Ok(Merged {
+                        profile,
+                        applied: true,
+                    });
+                }
+                Err((true, _)) => {
+                    debug!(%key, attempt, "profile changed concurrently; retrying");
+                    tokio::time::sleep(Duration::from_millis(1 << attempt.min(6))).await;
+                }
+                Err((false, error)) => return Err(ProfileError::Write(error)),
+            }
+        }
+        Err(ProfileError::Contended)
+    }
+}

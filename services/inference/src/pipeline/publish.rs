@@ -1,0 +1,164 @@
+//! Writes to LEAD_INTEL and LEAD_DLQ, each with a `Nats-Msg-Id` so a redelivered event never
+//! yields a second copy, and each waited on until the stream has stored it.
+
+use std::collections::BTreeMap;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, Message};
+use chrono::Utc;
+use futures::future::try_join_all;
+use leadbus_shared::dlq::DeadLetter;
+use leadbus_shared::event::SCHEMA_VERSION;
+use leadbus_shared::intel::{IntelType, Intelligence};
+use leadbus_shared::subjects::{
+    EVENTS_STREAM, MSG_ID_HEADER, dlq_subject, intel_subject, parse_event_subject,
+};
+use leadbus_shared::validate::Rejection;
+
+/// A publish did not reach the stream.
+#[derive(Debug, thiserror::Error)]
+#[error("publish to {subject} failed: {reason}")]
+pub struct PublishFailed {
+    /// Where it was going.
+    pub subject: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Publishes results.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    js: jetstream::Context,
+}
+
+impl Publisher {
+    /// A publisher on a JetStream context.
+    pub fn new(js: jetstream::Context) -> Self {
+        Publisher { js }
+    }
+
+    /// Publishes one partial update per part that ran, then `intelligence_complete`, and waits
+    /// for every acknowledgement.
+    pub async fn intelligence(&self, intel: &Intelligence) -> Result<(), PublishFailed> {
+        let mut messages: Vec<(IntelType, Intelligence)> = Vec::with_capacity(4);
+        if intel.lead_score.is_some() {
+            let part = Intelligence {
+                churn: None,
+                matches: None,
+                ..intel.clone()
+            };
+            messages.push((IntelType::LeadScoreUpdate, part));
+        }
+        if intel.churn.is_some() {
+            let part = Intelligence {
+                lead_score: None,
+                matches: None,
+                ..intel.clone()
+            };
+            messages.push((IntelType::ChurnRiskAlert, part));
+        }
+        if intel.matches.is_some() {
+            let part = Intelligence {
+                lead_score: None,
+                churn: None,
+                ..intel.clone()
+            };
+            messages.push((IntelType::PropertyMatchFound, part));
+        }
+        messages.push((IntelType::IntelligenceComplete, intel.clone()));
+
+        let mut acks = Vec::with_capacity(messages.len());
+        for (intel_type, body) in messages {
+            let subject = intel_subject(&intel.tenant_id, &intel.lead_id, intel_type);
+            let payload = serde_json::to_vec(&body).map_err(|e| PublishFailed {
+                subject: subject.clone(),
+                reason: e.to_string(),
+            })?;
+            let msg_id = format!("{}:{intel_type}", intel.event_id);
+            acks.push(self.send(subject, msg_id, payload).await?);
+        }
+        try_join_all(acks.into_iter().map(|(subject, ack)| async move {
+            ack.await.map_err(|e| PublishFailed {
+                subject,
+                reason: e.to_string(),
+            })
+        }))
+        .await?;
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        subject: String,
+        msg_id: String,
+        payload: Vec<u8>,
+    ) -> Result<(String, jetstream::context::PublishAckFuture), PublishFailed> {
+        let mut headers = HeaderMap::new();
+        headers.insert(MSG_ID_HEADER, msg_id.as_str());
+        match self
+            .js
+            .publish_with_headers(subject.clone(), headers, payload.into())
+            .await
+        {
+            Ok(ack) => Ok((subject, ack)),
+            Err(e) => Err(PublishFailed {
+                subject,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Writes `msg` to LEAD_DLQ with the reason and everything needed to re-inject it.
+    pub async fn dead_letter(
+        &self,
+        msg: &Message,
+        rejection: &Rejection,
+    ) -> Result<(), PublishFailed> {
+        let (stream_sequence, delivery_count) = match msg.info() {
+            Ok(info) => (info.stream_sequence, info.delivered.max(0) as u64),
+            Err(_) => (0, 0),
+        };
+        let subject_tokens = parse_event_subject(&msg.subject);
+        let dlq = dlq_subject(
+            subject_tokens.map_or("", |s| s.tenant),
+            subject_tokens.map_or("", |s| s.event_type),
+        );
+        let mut headers = BTreeMap::new();
+        if let Some(h) = &msg.headers {
+            for (name, values) in h.iter() {
+                headers.insert(
+                    name.to_string(),
+                    values.iter().map(|v| v.as_str().to_owned()).collect(),
+                );
+            }
+        }
+        let letter = DeadLetter {
+            schema: SCHEMA_VERSION,
+            kind: rejection.kind,
+            reason: rejection.reason.clone(),
+            event_id: rejection.event_id.clone(),
+            subject: msg.subject.to_string(),
+            headers,
+            payload: None,
+            payload_hex: None,
+            payload_len: 0,
+            payload_truncated: false,
+            stream_sequence,
+            delivery_count,
+            dead_lettered_at: Utc::now(),
+        }
+        .with_payload(&msg.payload);
+        let payload = serde_json::to_vec(&letter).map_err(|e| PublishFailed {
+            subject: dlq.clone(),
+            reason: e.to_string(),
+        })?;
+        // Keyed by the original's stream position: a redelivered poison event is stored once.
+        let msg_id = format!("dlq:{EVENTS_STREAM}:{stream_sequence}");
+        let (subject, ack) = self.send(dlq, msg_id, payload).await?;
+        ack.await.map_err(|e| PublishFailed {
+            subject,
+            reason: e.to_string(),
+        })?;
+        Ok(())
+    }
+}

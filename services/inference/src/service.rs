@@ -1,0 +1,170 @@
+//! Starting and stopping the inference service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use leadbus_shared::subjects::EVENTS_STREAM;
+use leadbus_shared::{Config, Priority, streams};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::cache::{CacheConfig, IntelCache, RedisL2};
+use crate::consume::{Health, run_fetcher, run_scheduler};
+use crate::models::Models;
+use crate::pipeline::{Pipeline, ProfileStore, Publisher};
+
+/// Start-up failed; each variant names the step.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// NATS could not be reached.
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The streams could not be set up.
+    #[error(transparent)]
+    Streams(#[from] streams::StreamSetupError),
+    /// The profile bucket could not be opened.
+    #[error(transparent)]
+    Profiles(#[from] crate::pipeline::ProfileError),
+    /// Redis URL is malformed.
+    #[error("invalid redis_url: {0}")]
+    Redis(String),
+    /// The events stream is missing.
+    #[error("stream {EVENTS_STREAM} unavailable: {0}")]
+    Stream(String),
+}
+
+/// A running inference service.
+#[derive(Debug)]
+pub struct Inference {
+    /// Consume-side health.
+    pub health: Arc<Health>,
+    /// The processing pipeline.
+    pub pipeline: Arc<Pipeline>,
+    tasks: TaskTracker,
+    in_flight: TaskTracker,
+    shutdown: CancellationToken,
+    grace: Duration,
+}
+
+impl Inference {
+    /// Connects, sets up streams, bucket and consumers, and starts consuming. Fails fast on a
+    /// bad setup; once running, it recovers from every dependency by itself.
+    pub async fn start(
+        config: &Config,
+        models: Arc<Models>,
+        shutdown: CancellationToken,
+    ) -> Result<Inference, StartError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("leadbus-inference")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&config.nats_url);
+        let client = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .map_err(|_| StartError::Connect {
+                url: config.nats_url.clone(),
+                reason: "timed out".into(),
+            })?
+            .map_err(|e| StartError::Connect {
+                url: config.nats_url.clone(),
+                reason: e.to_string(),
+            })?;
+        let js = jetstream::new(client);
+        streams::ensure_streams(&js, config).await?;
+        let profiles = ProfileStore::open(&js).await?;
+
+        let l2 = RedisL2::new(
+            &config.redis_url,
+            Duration::from_millis(config.redis_timeout_ms),
+        )
+        .map_err(|e| StartError::Redis(e.to_string()))?;
+        if !l2.ping().await {
+            warn!(url = %config.redis_url, "redis unreachable at start; running without L2 until it returns");
+        }
+        let cache = IntelCache::new(
+            &CacheConfig {
+                l1_capacity: config.l1_capacity,
+                l1_ttl: Duration::from_secs(config.l1_ttl_secs),
+                l2_ttl: Duration::from_secs(config.cache_ttl_secs),
+            },
+            Some(l2),
+        );
+        let pipeline = Arc::new(Pipeline::new(
+            models,
+            cache,
+            profiles,
+            Publisher::new(js.clone()),
+            config.max_payload_bytes,
+            config.max_deliver,
+        ));
+
+        let stream = js
+            .get_stream(EVENTS_STREAM)
+            .await
+            .map_err(|e| StartError::Stream(e.to_string()))?;
+        let health = Arc::new(Health::default());
+        let tasks = TaskTracker::new();
+        let in_flight = TaskTracker::new();
+        let batch = config.max_concurrent_processing.clamp(1, 256);
+        // Small per-priority buffers: a critical event never queues behind a deep prefetch.
+        let (senders, channels): (Vec<_>, Vec<_>) = Priority::ALL
+            .iter()
+            .map(|_| mpsc::channel(batch.min(64)))
+            .unzip();
+        for (priority, tx) in Priority::ALL.into_iter().zip(senders) {
+            tasks.spawn(run_fetcher(
+                stream.clone(),
+                priority,
+                config.clone(),
+                batch,
+                tx,
+                Arc::clone(&health),
+                shutdown.clone(),
+            ));
+        }
+        tasks.spawn(run_scheduler(
+            channels,
+            Arc::clone(&pipeline),
+            config.max_concurrent_processing,
+            Duration::from_secs(config.processing_timeout_secs),
+            in_flight.clone(),
+            shutdown.clone(),
+        ));
+        tasks.close();
+        info!(
+            max_concurrent = config.max_concurrent_processing,
+            "inference service started"
+        );
+        Ok(Inference {
+            health,
+            pipeline,
+            tasks,
+            in_flight,
+            shutdown,
+            grace: Duration::from_secs(config.processing_timeout_secs),
+        })
+    }
+
+    /// Stops fetching, lets in-flight events finish (bounded by the processing timeout), and
+    /// returns. Events not finished in time are redelivered by the server.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.wait().await;
+        self.in_flight.close();
+        if tokio::time::timeout(self.grace, self.in_flight.wait())
+            .await
+            .is_err()
+        {
+            warn!("in-flight events did not finish in time; they will be redelivered");
+        }
+        info!("inference service stopped");
+    }
+}
