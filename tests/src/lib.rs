@@ -1,1 +1,131 @@
-//! Integration test harness.
+//! Test harness: real servers, the services started in process, and a real WebSocket
+//! client. Each test gets its own servers, so tests run in parallel and may kill them.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+pub mod servers;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use leadbus_gateway::Gateway;
+use leadbus_inference::Inference;
+use leadbus_inference::models::Models;
+use leadbus_shared::Config;
+use tokio_util::sync::CancellationToken;
+
+pub use servers::{NatsServer, RedisServer, free_port};
+pub use ws::WsClient;
+
+/// The shared data folder next to the repository, as the services default to.
+pub fn data_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("LEADBUS_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+}
+
+/// Models are loaded once per test binary: the property catalogue takes a moment.
+pub fn models() -> Arc<Models> {
+    static MODELS: OnceLock<Arc<Models>> = OnceLock::new();
+    MODELS
+        .get_or_init(|| Arc::new(Models::load(None, &data_dir()).expect("models load")))
+        .clone()
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Servers plus services, all torn down on drop.
+#[derive(Debug)]
+pub struct Platform {
+    pub nats: NatsServer,
+    pub redis: RedisServer,
+    pub config: Config,
+    pub gateway_addr: SocketAddr,
+    pub inference: Option<Inference>,
+    pub gateway: Option<Gateway>,
+    pub shutdown: CancellationToken,
+}
+
+impl Platform {
+    /// Fresh servers, default settings.
+    pub async fn start() -> Platform {
+        Platform::start_with(|_| {}).await
+    }
+
+    /// Fresh servers; `tune` may change the configuration before the services start.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Platform {
+        init_tracing();
+        let nats = NatsServer::start();
+        let redis = RedisServer::start();
+        let mut config = Config {
+            nats_url: nats.url(),
+            redis_url: redis.url(),
+            gateway_listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir(),
+            ..Config::default()
+        };
+        tune(&mut config);
+        let shutdown = CancellationToken::new();
+        let inference = Inference::start(&config, models(), shutdown.clone()).await.unwrap();
+        let gateway = Gateway::start(&config, shutdown.clone()).await.unwrap();
+        Platform {
+            nats,
+            redis,
+            gateway_addr: gateway.addr,
+            config,
+            inference: Some(inference),
+            gateway: Some(gateway),
+            shutdown,
+        }
+    }
+
+    pub async fn js(&self) -> jetstream::Context {
+        jetstream::new(async_nats::connect(self.nats.url()).await.unwrap())
+    }
+
+    /// A WebSocket client of `tenant`, connected and ready.
+    pub async fn client(&self, tenant: &str) -> WsClient {
+        WsClient::connect(self.gateway_addr, &self.config.jwt_secret, tenant).await
+    }
+
+    /// Stops the services (the servers stop on drop).
+    pub async fn stop(mut self) {
+        if let Some(g) = self.gateway.take() {
+            g.stop().await;
+        }
+        if let Some(i) = self.inference.take() {
+            i.stop().await;
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,1 +1,85 @@
-fn main() {}
+//! The `leadbus` command line.
+
+mod load;
+mod load_prep;
+mod run;
+mod servers;
+mod signals;
+mod token;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use leadbus_shared::Config;
+use tracing_subscriber::EnvFilter;
+
+/// leadbus: CRM lead events in, real-time intelligence out.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file; `LEADBUS_*` variables override it.
+    #[arg(long, global = true, env = "LEADBUS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole platform in one process, starting nats-server and redis-server when
+    /// none answers at the configured addresses.
+    Run,
+    /// Run only the inference service.
+    Inference,
+    /// Run only the gateway.
+    Gateway,
+    /// Publish a leads CSV as events, receive the intelligence over the gateway's WebSocket,
+    /// and report what arrived (counts, AUC, latency).
+    Load(load::LoadArgs),
+    /// Fit a model from a CSV and write its artifact.
+    Train(train::TrainArgs),
+    /// Mint a development token for a tenant.
+    Token(token::TokenArgs),
+}
+
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Load(_) | Command::Train(_) | Command::Token(_));
+    init_tracing(if quiet { "warn" } else { "info" });
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("leadbus: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Run => {
+            run::run(config, run::Parts { servers: true, inference: true, gateway: true }).await
+        }
+        Command::Inference => {
+            run::run(config, run::Parts { servers: false, inference: true, gateway: false }).await
+        }
+        Command::Gateway => {
+            run::run(config, run::Parts { servers: false, inference: false, gateway: true }).await
+        }
+        Command::Load(args) => load::run(&config, args).await,
+        Command::Train(args) => train::run(&config, args),
+        Command::Token(args) => token::run(&config, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("leadbus: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

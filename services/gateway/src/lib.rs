@@ -107,6 +107,17 @@ impl Gateway {
             shutdown.clone(),
         ));
 
+        // Clients connecting right after start must not miss what is published next.
+        for _ in 0..200 {
+            if feed_health.is_live() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !feed_health.is_live() {
+            warn!("intel feed not live yet; starting anyway, it keeps retrying");
+        }
+
         let state = AppState {
             config: Arc::new(config.clone()),
             nats,

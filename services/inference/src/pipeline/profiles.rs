@@ -13,6 +13,9 @@ use crate::profile::LeadProfile;
 /// Bucket holding one entry per lead, keyed `{tenant}.{lead}`.
 pub const PROFILE_BUCKET: &str = "LEAD_PROFILES";
 
+const BUCKET_STREAM: &str = "KV_LEAD_PROFILES";
+const BUCKET_DEFINITION: &str = include_str!("../../../../nats/streams/kv_lead_profiles.json");
+
 /// Attempts at a compare-and-set before giving up (each attempt re-reads the entry).
 const CAS_ATTEMPTS: usize = 16;
 
@@ -52,22 +55,21 @@ pub struct ProfileStore {
 }
 
 impl ProfileStore {
-    /// Opens the bucket, creating it on first use.
+    /// Opens the bucket, creating its stream from `nats/streams/kv_lead_profiles.json` on
+    /// first use. The stream is created directly rather than through the client's bucket
+    /// helper, which reads account info in a shape nats-server 2.9 does not send.
     pub async fn open(js: &jetstream::Context) -> Result<Self, ProfileError> {
-        let kv = match js.get_key_value(PROFILE_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: PROFILE_BUCKET.into(),
-                    description: "Lead profiles, derived from LEAD_EVENTS".into(),
-                    history: 1,
-                    storage: jetstream::stream::StorageType::File,
-                    max_value_size: 1024 * 1024,
-                    ..Default::default()
-                })
+        if js.get_stream(BUCKET_STREAM).await.is_err() {
+            let config: jetstream::stream::Config = serde_json::from_str(BUCKET_DEFINITION)
+                .map_err(|e| ProfileError::Bucket(format!("bad bucket definition: {e}")))?;
+            js.get_or_create_stream(config)
                 .await
-                .map_err(|e| ProfileError::Bucket(e.to_string()))?,
-        };
+                .map_err(|e| ProfileError::Bucket(e.to_string()))?;
+        }
+        let kv = js
+            .get_key_value(PROFILE_BUCKET)
+            .await
+            .map_err(|e| ProfileError::Bucket(e.to_string()))?;
         Ok(ProfileStore { kv })
     }
 

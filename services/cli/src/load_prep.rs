@@ -1,0 +1,1 @@
+//! Turning a leads CSV into the events of `leadbus load` (placeholder until datasets land).

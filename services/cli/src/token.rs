@@ -1,0 +1,29 @@
+//! `leadbus token`: a development token for one tenant.
+
+use std::time::Duration;
+
+use clap::Args;
+use leadbus_shared::auth::mint_token;
+use leadbus_shared::{Config, TenantId};
+
+/// Arguments of `leadbus token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The tenant the token may see.
+    #[arg(long)]
+    tenant: TenantId,
+    /// Who holds it.
+    #[arg(long, default_value = "dev")]
+    subject: String,
+    /// Lifetime in hours.
+    #[arg(long, default_value_t = 24)]
+    hours: u64,
+}
+
+/// Prints the token.
+pub fn run(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
+    let ttl = Duration::from_secs(args.hours * 3600);
+    let token = mint_token(&config.jwt_secret, &args.subject, &args.tenant, ttl)?;
+    println!("{token}");
+    Ok(())
+}
