@@ -29,7 +29,13 @@ fn wait_listening(port: u16, child: &mut Child, name: &str) {
     panic!("{name} did not listen on {port} within 20 s");
 }
 
+/// The server binary: `LEADBUS_TEST_NATS_SERVER` / `LEADBUS_TEST_REDIS_SERVER` when set (to
+/// test another release), else Debian's, else whatever PATH finds.
 fn binary(name: &str) -> String {
+    let var = format!("LEADBUS_TEST_{}", name.replace('-', "_").to_uppercase());
+    if let Ok(path) = std::env::var(var) {
+        return path;
+    }
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin"] {
         let p = Path::new(dir).join(name);
         if p.exists() {
