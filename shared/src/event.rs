@@ -75,7 +75,9 @@ impl FromStr for EventType {
 }
 
 /// Scheduling class of an event; also a subject token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Served first.
@@ -83,15 +85,10 @@ pub enum Priority {
     /// Served after critical.
     High,
     /// The default.
+    #[default]
     Medium,
     /// Bulk and replay work.
     Low,
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Medium
-    }
 }
 
 impl Priority {

@@ -40,8 +40,7 @@ pub fn models() -> Arc<Models> {
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();
@@ -79,7 +78,9 @@ impl Platform {
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();
-        let inference = Inference::start(&config, models(), shutdown.clone()).await.unwrap();
+        let inference = Inference::start(&config, models(), shutdown.clone())
+            .await
+            .unwrap();
         let gateway = Gateway::start(&config, shutdown.clone()).await.unwrap();
         Platform {
             nats,

@@ -58,7 +58,11 @@ impl NatsServer {
     /// Starts a server on a free port with a fresh store.
     pub fn start() -> NatsServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = NatsServer { port: free_port(), dir, child: None };
+        let mut server = NatsServer {
+            port: free_port(),
+            dir,
+            child: None,
+        };
         server.restart();
         server
     }
@@ -77,7 +81,14 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.kill();
         let mut child = Command::new(binary("nats-server"))
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.store())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -115,7 +126,11 @@ impl RedisServer {
     /// Starts a server on a free port.
     pub fn start() -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = RedisServer { port: free_port(), dir, child: None };
+        let mut server = RedisServer {
+            port: free_port(),
+            dir,
+            child: None,
+        };
         server.restart();
         server
     }

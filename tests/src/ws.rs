@@ -25,21 +25,29 @@ impl WsClient {
         let url = format!("ws://{addr}/v1/ws?access_token={token}");
         let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut client = WsClient { socket };
-        let ready = client.next_json(Duration::from_secs(10)).await.expect("ready message");
+        let ready = client
+            .next_json(Duration::from_secs(10))
+            .await
+            .expect("ready message");
         assert_eq!(ready["type"], "ready", "{ready}");
         client
     }
 
     /// Sends a JSON message.
     pub async fn send(&mut self, value: Value) {
-        self.socket.send(Message::text(value.to_string())).await.unwrap();
+        self.socket
+            .send(Message::text(value.to_string()))
+            .await
+            .unwrap();
     }
 
     /// The next JSON text message, or `None` after `wait` (or when the socket closes).
     pub async fn next_json(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??;
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
             match msg.ok()? {
                 Message::Text(t) => return serde_json::from_str(&t).ok(),
                 Message::Close(_) => return None,
@@ -54,7 +62,9 @@ impl WsClient {
         let mut out = Vec::new();
         while out.len() < n {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let Some(v) = self.next_json(left).await else { break };
+            let Some(v) = self.next_json(left).await else {
+                break;
+            };
             if v["type"] == "intel" && v["intel_type"] == intel_type {
                 out.push(v);
             }

@@ -1,5 +1,8 @@
 //! The cache: unchanged inputs are served from it, and losing Redis costs speed, not results.
 
+// Tests fail loudly: unwrap is the point here.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use leadbus_shared::client::Producer;
@@ -10,7 +13,11 @@ use leadbus_tests::Platform;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn event(kind: EventType, lead: &str) -> LeadEvent {
-    let mut e = LeadEvent::new(kind, TenantId::new("acme").unwrap(), LeadId::new(lead).unwrap());
+    let mut e = LeadEvent::new(
+        kind,
+        TenantId::new("acme").unwrap(),
+        LeadId::new(lead).unwrap(),
+    );
     e.data.source = Some("reference".into());
     e.data.interactions = vec![Interaction {
         kind: "site_visit".into(),
@@ -28,7 +35,10 @@ async fn an_unchanged_input_is_served_from_the_cache() {
     let mut client = platform.client("acme").await;
     let producer = Producer::new(platform.js().await);
 
-    producer.publish(&event(EventType::LeadCreated, "cached")).await.unwrap();
+    producer
+        .publish(&event(EventType::LeadCreated, "cached"))
+        .await
+        .unwrap();
     let first = client.collect("intelligence_complete", 1, WAIT).await;
     assert_eq!(first[0]["data"]["cache"]["lead_score"], "computed");
 
@@ -41,7 +51,10 @@ async fn an_unchanged_input_is_served_from_the_cache() {
     producer.publish(&refresh).await.unwrap();
     let second = client.collect("intelligence_complete", 1, WAIT).await;
     assert_eq!(second[0]["data"]["cache"]["lead_score"], "l1");
-    assert_eq!(second[0]["data"]["lead_score"], first[0]["data"]["lead_score"]);
+    assert_eq!(
+        second[0]["data"]["lead_score"],
+        first[0]["data"]["lead_score"]
+    );
     assert!(second[0]["data"]["revision"].as_u64() > first[0]["data"]["revision"].as_u64());
     platform.stop().await;
 }
@@ -54,7 +67,10 @@ async fn results_keep_flowing_with_redis_gone_and_the_cache_returns_with_it() {
 
     platform.redis.kill();
     for i in 0..5 {
-        producer.publish(&event(EventType::LeadCreated, &format!("nr{i}"))).await.unwrap();
+        producer
+            .publish(&event(EventType::LeadCreated, &format!("nr{i}")))
+            .await
+            .unwrap();
     }
     let got = client.collect("intelligence_complete", 5, WAIT).await;
     assert_eq!(got.len(), 5, "results stopped while Redis was down");
@@ -66,13 +82,23 @@ async fn results_keep_flowing_with_redis_gone_and_the_cache_returns_with_it() {
     // Redis back, no restart of the service: a new result is written to it again.
     platform.redis.restart();
     let url = platform.redis.url();
-    producer.publish(&event(EventType::LeadCreated, "after")).await.unwrap();
-    assert_eq!(client.collect("intelligence_complete", 1, WAIT).await.len(), 1);
+    producer
+        .publish(&event(EventType::LeadCreated, "after"))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.collect("intelligence_complete", 1, WAIT).await.len(),
+        1
+    );
     let written = leadbus_tests::eventually(Duration::from_secs(10), || {
         let url = url.clone();
         async move {
-            let Ok(client) = redis::Client::open(url) else { return false };
-            let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return false };
+            let Ok(client) = redis::Client::open(url) else {
+                return false;
+            };
+            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                return false;
+            };
             let keys: Vec<String> = redis::cmd("KEYS")
                 .arg("leadbus:acme:*")
                 .query_async(&mut conn)

@@ -1,21 +1,28 @@
 //! The platform end to end: events in over JetStream, three models, Redis, WebSocket out.
 
+// Tests fail loudly: unwrap is the point here.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
 use futures::StreamExt;
-use leadbus_shared::event::{GeoPoint, Interaction, PropertyPreferences};
-use leadbus_shared::{EventType, LeadEvent, LeadId, Priority, TenantId};
 use leadbus_shared::client::Producer;
+use leadbus_shared::event::{GeoPoint, Interaction, PropertyPreferences};
 use leadbus_shared::subjects::{DLQ_STREAM, EVENTS_STREAM, INTEL_STREAM};
+use leadbus_shared::{EventType, LeadEvent, LeadId, Priority, TenantId};
 use leadbus_tests::Platform;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn event(kind: EventType, tenant: &str, lead: &str) -> LeadEvent {
-    let mut e = LeadEvent::new(kind, TenantId::new(tenant).unwrap(), LeadId::new(lead).unwrap());
+    let mut e = LeadEvent::new(
+        kind,
+        TenantId::new(tenant).unwrap(),
+        LeadId::new(lead).unwrap(),
+    );
     e.priority = Priority::High;
     e
 }
@@ -40,7 +47,11 @@ fn preferences() -> PropertyPreferences {
         bedrooms: Some(3),
         budget_min: Some(300_000.0),
         budget_max: Some(700_000.0),
-        location: Some(GeoPoint { lat: 47.61, lon: -122.33, radius_km: Some(15.0) }),
+        location: Some(GeoPoint {
+            lat: 47.61,
+            lon: -122.33,
+            radius_km: Some(15.0),
+        }),
         ..Default::default()
     }
 }
@@ -72,11 +83,18 @@ async fn every_event_yields_exactly_one_complete_with_scores_versions_and_factor
         sent.insert(e.event_id.clone());
     }
 
-    let got = client.collect("intelligence_complete", sent.len(), WAIT).await;
+    let got = client
+        .collect("intelligence_complete", sent.len(), WAIT)
+        .await;
     // A little longer: nothing more may arrive.
-    let extra = client.collect("intelligence_complete", 1, Duration::from_millis(700)).await;
+    let extra = client
+        .collect("intelligence_complete", 1, Duration::from_millis(700))
+        .await;
     assert!(extra.is_empty(), "a second result arrived: {extra:?}");
-    let ids: Vec<&str> = got.iter().map(|m| m["data"]["event_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|m| m["data"]["event_id"].as_str().unwrap())
+        .collect();
     let unique: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(ids.len(), sent.len(), "one result per event");
     assert_eq!(unique.len(), ids.len(), "no event answered twice");
@@ -90,7 +108,10 @@ async fn every_event_yields_exactly_one_complete_with_scores_versions_and_factor
         let score = &d["lead_score"];
         assert_probability(&score["score"], "lead score");
         assert!(!score["model_version"].as_str().unwrap().is_empty());
-        assert!(!score["factors"].as_array().unwrap().is_empty(), "factors: {score}");
+        assert!(
+            !score["factors"].as_array().unwrap().is_empty(),
+            "factors: {score}"
+        );
         if !d["churn"].is_null() {
             assert_probability(&d["churn"]["risk"], "churn risk");
             assert!(!d["churn"]["model_version"].as_str().unwrap().is_empty());
@@ -107,12 +128,21 @@ async fn a_client_of_tenant_b_receives_nothing_of_tenant_a() {
     let mut b = platform.client("tenant_b").await;
     let producer = Producer::new(platform.js().await);
     for i in 0..10 {
-        producer.publish(&with_activity(event(EventType::LeadCreated, "tenant_a", &format!("l{i}")), 1)).await.unwrap();
+        producer
+            .publish(&with_activity(
+                event(EventType::LeadCreated, "tenant_a", &format!("l{i}")),
+                1,
+            ))
+            .await
+            .unwrap();
     }
     let got = a.collect("intelligence_complete", 10, WAIT).await;
     assert_eq!(got.len(), 10);
     // Everything of A has been relayed by now; B must have seen none of it.
-    assert!(b.next_json(Duration::from_secs(1)).await.is_none(), "tenant B saw tenant A's data");
+    assert!(
+        b.next_json(Duration::from_secs(1)).await.is_none(),
+        "tenant B saw tenant A's data"
+    );
     platform.stop().await;
 }
 
@@ -126,16 +156,26 @@ async fn ids_with_subject_syntax_or_spaces_are_refused_before_nats() {
             "schema": 1, "event_type": "lead_created", "tenant_id": bad, "lead_id": "ok",
             "occurred_at": "2026-01-01T00:00:00Z"
         });
-        assert!(serde_json::from_value::<LeadEvent>(body).is_err(), "{bad:?} decoded");
+        assert!(
+            serde_json::from_value::<LeadEvent>(body).is_err(),
+            "{bad:?} decoded"
+        );
     }
     // The producer refuses invalid values before publishing, too.
     let producer = Producer::new(platform.js().await);
     let mut e = event(EventType::LeadCreated, "acme", "l1");
-    e.data.property_preferences = Some(PropertyPreferences { budget_min: Some(-1.0), ..Default::default() });
+    e.data.property_preferences = Some(PropertyPreferences {
+        budget_min: Some(-1.0),
+        ..Default::default()
+    });
     assert!(producer.publish(&e).await.is_err());
 
     let mut stream = platform.js().await.get_stream(EVENTS_STREAM).await.unwrap();
-    assert_eq!(stream.info().await.unwrap().state.messages, 0, "something reached NATS");
+    assert_eq!(
+        stream.info().await.unwrap().state.messages,
+        0,
+        "something reached NATS"
+    );
     platform.stop().await;
 }
 
@@ -163,7 +203,11 @@ async fn poison_events_go_to_the_dlq_with_a_reason_and_later_events_still_flow()
     for (subject, payload) in poison {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", format!("poison-{}", payload.len()).as_str());
-        js.publish_with_headers(subject.to_owned(), headers, payload.into()).await.unwrap().await.unwrap();
+        js.publish_with_headers(subject.to_owned(), headers, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
     let good = with_activity(event(EventType::LeadCreated, "acme", "p2"), 2);
     Producer::new(js.clone()).publish(&good).await.unwrap();
@@ -180,11 +224,24 @@ async fn poison_events_go_to_the_dlq_with_a_reason_and_later_events_still_flow()
     let mut messages = consumer.messages().await.unwrap();
     let mut kinds = Vec::new();
     while kinds.len() < 3 {
-        let msg = tokio::time::timeout(WAIT, messages.next()).await.unwrap().unwrap().unwrap();
+        let msg = tokio::time::timeout(WAIT, messages.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         let letter: Value = serde_json::from_slice(&msg.payload).unwrap();
         assert!(!letter["reason"].as_str().unwrap().is_empty());
-        assert!(letter["subject"].as_str().unwrap().starts_with("leads.events.acme."));
-        assert!(msg.subject.starts_with("leads.dlq.acme."), "{}", msg.subject);
+        assert!(
+            letter["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("leads.events.acme.")
+        );
+        assert!(
+            msg.subject.starts_with("leads.dlq.acme."),
+            "{}",
+            msg.subject
+        );
         kinds.push(letter["kind"].as_str().unwrap().to_owned());
     }
     kinds.sort();
@@ -199,7 +256,10 @@ async fn property_viewed_runs_scoring_and_matching_not_churn() {
     let mut e = with_activity(event(EventType::PropertyViewed, "acme", "viewer"), 1);
     e.data.property_preferences = Some(preferences());
     e.data.property_id = Some("7129300520".into());
-    Producer::new(platform.js().await).publish(&e).await.unwrap();
+    Producer::new(platform.js().await)
+        .publish(&e)
+        .await
+        .unwrap();
 
     let got = client.collect("intelligence_complete", 1, WAIT).await;
     assert_eq!(got.len(), 1);
@@ -214,7 +274,14 @@ async fn property_viewed_runs_scoring_and_matching_not_churn() {
     let info = intel.info().await.unwrap();
     let mut subjects = Vec::new();
     for seq in 1..=info.state.last_sequence {
-        subjects.push(intel.get_raw_message(seq).await.unwrap().subject.to_string());
+        subjects.push(
+            intel
+                .get_raw_message(seq)
+                .await
+                .unwrap()
+                .subject
+                .to_string(),
+        );
     }
     subjects.sort();
     assert_eq!(

@@ -84,13 +84,14 @@ struct Received {
 
 /// Runs the load and prints the summary.
 pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
-    let run_id = args.run_id.clone().unwrap_or_else(|| {
-        uuid_prefix()
-    });
+    let run_id = args.run_id.clone().unwrap_or_else(|| uuid_prefix());
     let leads = prepare(&args.leads, &args.tenant, args.priority, &run_id)
         .with_context(|| format!("cannot read {}", args.leads.display()))?;
     let total_events: usize = leads.iter().map(|l| l.events.len()).sum();
-    eprintln!("{} leads, {total_events} events (run {run_id})", leads.len());
+    eprintln!(
+        "{} leads, {total_events} events (run {run_id})",
+        leads.len()
+    );
 
     let nats = async_nats::connect(&config.nats_url)
         .await
@@ -100,7 +101,10 @@ pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     // Count dead letters of this tenant published from now on.
     let dlq_count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let dlq_task = {
-        let stream = js.get_stream(DLQ_STREAM).await.context("LEAD_DLQ missing: is the platform running?")?;
+        let stream = js
+            .get_stream(DLQ_STREAM)
+            .await
+            .context("LEAD_DLQ missing: is the platform running?")?;
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: format!("leads.dlq.{}.>", args.tenant),
@@ -118,15 +122,27 @@ pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     };
 
     // Listen before publishing.
-    let url = args.gateway.clone().unwrap_or_else(|| format!("ws://{}/v1/ws", config.gateway_listen));
-    let token = mint_token(&config.jwt_secret, "leadbus-load", &args.tenant, Duration::from_secs(3600))?;
+    let url = args
+        .gateway
+        .clone()
+        .unwrap_or_else(|| format!("ws://{}/v1/ws", config.gateway_listen));
+    let token = mint_token(
+        &config.jwt_secret,
+        "leadbus-load",
+        &args.tenant,
+        Duration::from_secs(3600),
+    )?;
     let (ws, _) = tokio_tungstenite::connect_async(format!("{url}?access_token={token}"))
         .await
-        .with_context(|| format!("cannot open the gateway WebSocket at {url}: is `leadbus run` up?"))?;
+        .with_context(|| {
+            format!("cannot open the gateway WebSocket at {url}: is `leadbus run` up?")
+        })?;
     let (mut ws_tx, mut ws_rx) = ws.split();
     wait_ready(&mut ws_rx).await?;
     ws_tx
-        .send(Message::text(r#"{"type":"subscribe","intel_types":["intelligence_complete"]}"#))
+        .send(Message::text(
+            r#"{"type":"subscribe","intel_types":["intelligence_complete"]}"#,
+        ))
         .await?;
 
     let published: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -137,8 +153,11 @@ pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
         tokio::spawn(async move {
             while let Some(Ok(msg)) = ws_rx.next().await {
                 let Message::Text(text) = msg else { continue };
-                let Ok(env) = serde_json::from_str::<Envelope>(&text) else { continue };
-                if env.kind != "intel" || env.intel_type.as_deref() != Some("intelligence_complete") {
+                let Ok(env) = serde_json::from_str::<Envelope>(&text) else {
+                    continue;
+                };
+                if env.kind != "intel" || env.intel_type.as_deref() != Some("intelligence_complete")
+                {
                     continue;
                 }
                 let Some(c) = env.data else { continue };
@@ -164,7 +183,10 @@ pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let producer = Producer::new(js.clone());
     let mut acks = futures::stream::FuturesUnordered::new();
     for event in leads.iter().flat_map(|l| l.events.iter()) {
-        published.lock().await.insert(event.event_id.clone(), Instant::now());
+        published
+            .lock()
+            .await
+            .insert(event.event_id.clone(), Instant::now());
         acks.push(publish(&producer, event));
         // A bounded window of unacknowledged publishes.
         while acks.len() >= 512 {
@@ -208,7 +230,10 @@ pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
 }
 
 async fn publish(producer: &Producer, event: &LeadEvent) -> anyhow::Result<()> {
-    producer.publish(event).await.with_context(|| format!("publishing {}", event.event_id))?;
+    producer
+        .publish(event)
+        .await
+        .with_context(|| format!("publishing {}", event.event_id))?;
     Ok(())
 }
 
@@ -315,13 +340,20 @@ impl Report {
 
     fn check(&self) -> anyhow::Result<()> {
         if self.lost > 0 || self.leads_with_intel < self.leads {
-            bail!("{} events lost, {} of {} leads without intelligence", self.lost, self.leads - self.leads_with_intel, self.leads);
+            bail!(
+                "{} events lost, {} of {} leads without intelligence",
+                self.lost,
+                self.leads - self.leads_with_intel,
+                self.leads
+            );
         }
         if self.duplicates > 0 {
             bail!("{} duplicate results", self.duplicates);
         }
         match (self.auc_bus, self.auc_offline) {
-            (Some(bus), Some(model)) if (bus * 1000.0).round() == (model * 1000.0).round() => Ok(()),
+            (Some(bus), Some(model)) if (bus * 1000.0).round() == (model * 1000.0).round() => {
+                Ok(())
+            }
             (bus, model) => bail!("AUC through the bus {bus:?} differs from the model's {model:?}"),
         }
     }

@@ -46,13 +46,19 @@ enum Command {
 
 fn init_tracing(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Load(_) | Command::Train(_) | Command::Token(_));
+    let quiet = matches!(
+        cli.command,
+        Command::Load(_) | Command::Train(_) | Command::Token(_)
+    );
     init_tracing(if quiet { "warn" } else { "info" });
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -63,13 +69,37 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run => {
-            run::run(config, run::Parts { servers: true, inference: true, gateway: true }).await
+            run::run(
+                config,
+                run::Parts {
+                    servers: true,
+                    inference: true,
+                    gateway: true,
+                },
+            )
+            .await
         }
         Command::Inference => {
-            run::run(config, run::Parts { servers: false, inference: true, gateway: false }).await
+            run::run(
+                config,
+                run::Parts {
+                    servers: false,
+                    inference: true,
+                    gateway: false,
+                },
+            )
+            .await
         }
         Command::Gateway => {
-            run::run(config, run::Parts { servers: false, inference: false, gateway: true }).await
+            run::run(
+                config,
+                run::Parts {
+                    servers: false,
+                    inference: false,
+                    gateway: true,
+                },
+            )
+            .await
         }
         Command::Load(args) => load::run(&config, args).await,
         Command::Train(args) => train::run(&config, args),

