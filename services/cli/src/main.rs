@@ -1,7 +1,9 @@
 //! The `leadbus` command line.
 
+mod dlq;
 mod load;
 mod load_prep;
+mod publish;
 mod run;
 mod servers;
 mod signals;
@@ -38,6 +40,10 @@ enum Command {
     /// Publish a leads CSV as events, receive the intelligence over the gateway's WebSocket,
     /// and report what arrived (counts, AUC, latency).
     Load(load::LoadArgs),
+    /// Publish one lead event.
+    Publish(publish::PublishArgs),
+    /// Read dead letters and re-inject them.
+    Dlq(dlq::DlqArgs),
     /// Fit a model from a CSV and write its artifact.
     Train(train::TrainArgs),
     /// Mint a development token for a tenant.
@@ -55,9 +61,9 @@ fn init_tracing(default: &str) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(
+    let quiet = !matches!(
         cli.command,
-        Command::Load(_) | Command::Train(_) | Command::Token(_)
+        Command::Run | Command::Inference | Command::Gateway
     );
     init_tracing(if quiet { "warn" } else { "info" });
     let config = match Config::load(cli.config.as_deref()) {
@@ -102,6 +108,8 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Load(args) => load::run(&config, args).await,
+        Command::Publish(args) => publish::run(&config, args).await,
+        Command::Dlq(args) => dlq::run(&config, args).await,
         Command::Train(args) => train::run(&config, args),
         Command::Token(args) => token::run(&config, args),
     };

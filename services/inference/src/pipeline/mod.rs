@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::Message;
+use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use leadbus_shared::event::SCHEMA_VERSION;
 use leadbus_shared::intel::{CacheSource, Intelligence};
@@ -137,26 +138,38 @@ impl Pipeline {
         let _guard = self.locks.lock(&event.tenant_id, &event.lead_id).await;
 
         let profile = if event.event_type == EventType::SystemHealthCheck {
-            self.profiles
-                .get(&event.tenant_id, &event.lead_id)
+            let read = || self.profiles.get(&event.tenant_id, &event.lead_id);
+            read.retry(quick_retries())
                 .await
                 .map_err(|e| e.to_string())?
                 .0
         } else {
-            let merged = self
-                .profiles
-                .merge(event)
+            let merge = || self.profiles.merge(event);
+            let merged = merge
+                .retry(quick_retries())
                 .await
                 .map_err(|e| e.to_string())?;
             if !merged.applied {
                 debug!(event_id = %event.event_id, "redelivered event; profile already has it");
+                let (t, l, id) = (&event.tenant_id, &event.lead_id, event.event_id.as_str());
+                let scan = || self.publisher.has_complete(t, l, id);
+                if scan
+                    .retry(quick_retries())
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    debug!(event_id = %event.event_id, "result already stored; nothing to publish");
+                    return Ok(());
+                }
             }
             merged.profile
         };
 
         let intel = self.score(event, &profile, started).await;
-        self.publisher
-            .intelligence(&intel)
+        // Safe to repeat: every message carries its Nats-Msg-Id.
+        let publish = || self.publisher.intelligence(&intel);
+        publish
+            .retry(quick_retries())
             .await
             .map_err(|e| e.to_string())?;
         metrics::counter!("leadbus_events_processed_total", "event_type" => event.event_type.as_str())
@@ -242,6 +255,15 @@ fn take_part<T>(
             None
         }
     }
+}
+
+/// In-process retries for a transient NATS hiccup, before falling back to redelivery.
+fn quick_retries() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(500))
+        .with_max_times(3)
+        .with_jitter()
 }
 
 /// The redelivery delay after `delivered` attempts: grows with each attempt, capped, so a

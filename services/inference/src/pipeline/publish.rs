@@ -4,16 +4,20 @@
 use std::collections::BTreeMap;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, Message};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, Message, consumer};
 use chrono::Utc;
+use futures::StreamExt;
 use futures::future::try_join_all;
 use leadbus_shared::dlq::DeadLetter;
 use leadbus_shared::event::SCHEMA_VERSION;
 use leadbus_shared::intel::{IntelType, Intelligence};
 use leadbus_shared::subjects::{
-    EVENTS_STREAM, MSG_ID_HEADER, dlq_subject, intel_subject, parse_event_subject,
+    EVENTS_STREAM, INTEL_STREAM, MSG_ID_HEADER, dlq_subject, intel_subject, parse_event_subject,
 };
 use leadbus_shared::validate::Rejection;
+use leadbus_shared::{LeadId, TenantId};
 
 /// A publish did not reach the stream.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +110,54 @@ impl Publisher {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    /// True when LEAD_INTEL already holds this event's `intelligence_complete`. Used only for
+    /// redeliveries of events the profile already has: the stream's duplicate window covers a
+    /// quick redelivery, this covers one that comes later (a service down for minutes).
+    pub async fn has_complete(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        event_id: &str,
+    ) -> Result<bool, PublishFailed> {
+        let subject = intel_subject(tenant, lead, IntelType::IntelligenceComplete);
+        let failed = |e: &dyn std::fmt::Display| PublishFailed {
+            subject: subject.clone(),
+            reason: format!("cannot scan for an earlier result: {e}"),
+        };
+        let stream = self
+            .js
+            .get_stream(INTEL_STREAM)
+            .await
+            .map_err(|e| failed(&e))?;
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subject.clone(),
+                headers_only: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| failed(&e))?;
+        let pending = consumer.cached_info().num_pending;
+        if pending == 0 {
+            return Ok(false);
+        }
+        let wanted = format!("{event_id}:{}", IntelType::IntelligenceComplete);
+        let mut messages = consumer.messages().await.map_err(|e| failed(&e))?;
+        for _ in 0..pending {
+            let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+            let msg = match next {
+                Ok(Some(Ok(msg))) => msg,
+                Ok(Some(Err(e))) => return Err(failed(&e)),
+                Ok(None) | Err(_) => return Err(failed(&"scan ended early")),
+            };
+            let id = msg.headers.as_ref().and_then(|h| h.get(MSG_ID_HEADER));
+            if id.is_some_and(|v| v.as_str() == wanted) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Writes `msg` to LEAD_DLQ with the reason and everything needed to re-inject it.
