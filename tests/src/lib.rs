@@ -130,3 +130,52 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Counts `intelligence_complete` messages per event id in LEAD_INTEL (from the stream
+/// itself, not a client: this is what is stored).
+pub async fn stored_completes(js: &jetstream::Context) -> std::collections::HashMap<String, usize> {
+    use futures::StreamExt;
+    let mut counts = std::collections::HashMap::new();
+    let stream = js
+        .get_stream(leadbus_shared::subjects::INTEL_STREAM)
+        .await
+        .unwrap();
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: "leads.intel.*.*.intelligence_complete".into(),
+            headers_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pending = consumer.cached_info().num_pending;
+    let mut messages = consumer.messages().await.unwrap();
+    for _ in 0..pending {
+        let msg = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .unwrap()
+            .to_string();
+        let event_id = id.trim_end_matches(":intelligence_complete").to_owned();
+        *counts.entry(event_id).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Messages stored in a stream.
+pub async fn stream_len(js: &jetstream::Context, name: &str) -> u64 {
+    js.get_stream(name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages
+}
