@@ -7,6 +7,9 @@ use crate::intel::IntelType;
 /// Header carrying the de-duplication id of every publish.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
+/// Header marking an event copy made by a replay; its value is the replay's name.
+pub const REPLAY_HEADER: &str = "Leadbus-Replay";
+
 /// Stream of lead events.
 pub const EVENTS_STREAM: &str = "LEAD_EVENTS";
 /// Stream of intelligence.

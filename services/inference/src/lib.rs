@@ -13,3 +13,5 @@ pub mod profile;
 pub mod service;
 
 pub use service::{Inference, StartError};
+pub mod rebuild;
+pub mod replay;

@@ -134,6 +134,28 @@ impl RedisL2 {
         });
     }
 
+    /// Writes a key with a lifetime and waits for Redis to confirm; false on any failure.
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> bool {
+        let Some(mut conn) = self.connection().await else {
+            return false;
+        };
+        let write = conn.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1));
+        match tokio::time::timeout(self.timeout, write).await {
+            Ok(Ok(())) => {
+                self.mark_up();
+                true
+            }
+            Ok(Err(error)) => {
+                self.mark_down(&error.to_string());
+                false
+            }
+            Err(_) => {
+                self.mark_down("command timed out");
+                false
+            }
+        }
+    }
+
     /// Checks the server answers; used by health reports.
     pub async fn ping(&self) -> bool {
         let Some(mut conn) = self.connection().await else {

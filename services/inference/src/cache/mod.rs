@@ -117,6 +117,28 @@ impl IntelCache {
         }
     }
 
+    /// Runs `model` on `input` and writes the output to both levels, waiting for Redis.
+    /// Returns whether Redis took it. Used by `rebuild` to refill an emptied cache.
+    pub async fn warm<M: Model>(
+        &self,
+        tenant: &TenantId,
+        model: &M,
+        input: &M::Input,
+    ) -> Result<bool, ModelError> {
+        let key = format!("leadbus:{tenant}:{}", model.cache_key(input));
+        let output = model.run(input)?;
+        let json = serde_json::to_vec(&output).map_err(|e| ModelError {
+            model: model.name(),
+            reason: format!("output does not serialise: {e}"),
+        })?;
+        let bytes = Bytes::from(json);
+        self.l1.insert(key.clone(), bytes.clone()).await;
+        Ok(match &self.l2 {
+            Some(l2) => l2.set(&key, &bytes, self.l2_ttl).await,
+            None => false,
+        })
+    }
+
     /// Drops every L1 entry (tests and `rebuild`).
     pub fn clear_l1(&self) {
         self.l1.invalidate_all();

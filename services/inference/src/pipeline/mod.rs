@@ -16,7 +16,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use leadbus_shared::event::SCHEMA_VERSION;
 use leadbus_shared::intel::{CacheSource, Intelligence};
-use leadbus_shared::subjects::{MSG_ID_HEADER, parse_event_subject};
+use leadbus_shared::subjects::{MSG_ID_HEADER, REPLAY_HEADER, parse_event_subject};
 use leadbus_shared::validate::{RejectKind, Rejection, decode_event};
 use leadbus_shared::{EventType, LeadEvent};
 use tracing::{debug, warn};
@@ -51,7 +51,6 @@ pub struct Pipeline {
     locks: LeadLocks,
     max_payload: usize,
     max_deliver: i64,
-    replay: bool,
 }
 
 impl Pipeline {
@@ -72,7 +71,6 @@ impl Pipeline {
             locks: LeadLocks::new(4096),
             max_payload,
             max_deliver,
-            replay: false,
         }
     }
 
@@ -102,7 +100,15 @@ impl Pipeline {
             Err(rejection) => return self.reject(msg, rejection).await,
         };
 
-        match self.handle(&event, started).await {
+        // A replayed copy is processed like any event but answers under its own ids.
+        let replay = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(REPLAY_HEADER))
+            .map(|v| v.as_str().to_owned())
+            .filter(|name| leadbus_shared::ids::check_token("replay", name).is_ok());
+
+        match self.handle(&event, replay.as_deref(), started).await {
             Ok(()) => Outcome::Completed,
             Err(error) if delivered >= self.max_deliver => {
                 let rejection = Rejection {
@@ -134,7 +140,16 @@ impl Pipeline {
 
     /// Merge, score, publish. Holds the lead's lock throughout, so revisions reach LEAD_INTEL
     /// in order.
-    async fn handle(&self, event: &LeadEvent, started: Instant) -> Result<(), String> {
+    async fn handle(
+        &self,
+        event: &LeadEvent,
+        replay: Option<&str>,
+        started: Instant,
+    ) -> Result<(), String> {
+        let id_prefix = match replay {
+            Some(name) => format!("{}:replay-{name}", event.event_id),
+            None => event.event_id.clone(),
+        };
         let _guard = self.locks.lock(&event.tenant_id, &event.lead_id).await;
 
         let profile = if event.event_type == EventType::SystemHealthCheck {
@@ -151,7 +166,7 @@ impl Pipeline {
                 .map_err(|e| e.to_string())?;
             if !merged.applied {
                 debug!(event_id = %event.event_id, "redelivered event; profile already has it");
-                let (t, l, id) = (&event.tenant_id, &event.lead_id, event.event_id.as_str());
+                let (t, l, id) = (&event.tenant_id, &event.lead_id, id_prefix.as_str());
                 let scan = || self.publisher.has_complete(t, l, id);
                 if scan
                     .retry(quick_retries())
@@ -165,9 +180,10 @@ impl Pipeline {
             merged.profile
         };
 
-        let intel = self.score(event, &profile, started).await;
+        let mut intel = self.score(event, &profile, started).await;
+        intel.replay = replay.is_some();
         // Safe to repeat: every message carries its Nats-Msg-Id.
-        let publish = || self.publisher.intelligence(&intel);
+        let publish = || self.publisher.intelligence(&intel, &id_prefix);
         publish
             .retry(quick_retries())
             .await
@@ -213,7 +229,7 @@ impl Pipeline {
             processing_time_ms: started.elapsed().as_secs_f64() * 1000.0,
             cache,
             degraded,
-            replay: self.replay,
+            replay: false,
             generated_at: Utc::now(),
         }
     }

@@ -99,6 +99,18 @@ impl ProfileStore {
         }
     }
 
+    /// Writes a whole profile over what is stored (used by `rebuild`).
+    pub async fn put(&self, profile: &LeadProfile) -> Result<u64, ProfileError> {
+        let value = serde_json::to_vec(profile).map_err(|e| ProfileError::Write(e.to_string()))?;
+        self.kv
+            .put(
+                Self::key(&profile.tenant_id, &profile.lead_id),
+                value.into(),
+            )
+            .await
+            .map_err(|e| ProfileError::Write(e.to_string()))
+    }
+
     /// Merges `event` into its lead's profile with compare-and-set, retrying on conflict.
     pub async fn merge(&self, event: &LeadEvent) -> Result<Merged, ProfileError> {
         let key = Self::key(&event.tenant_id, &event.lead_id);

@@ -42,8 +42,13 @@ impl Publisher {
     }
 
     /// Publishes one partial update per part that ran, then `intelligence_complete`, and waits
-    /// for every acknowledgement.
-    pub async fn intelligence(&self, intel: &Intelligence) -> Result<(), PublishFailed> {
+    /// for every acknowledgement. Each message's `Nats-Msg-Id` is `{id_prefix}:{intel_type}`;
+    /// the prefix is the event id, plus the replay name for a replayed event.
+    pub async fn intelligence(
+        &self,
+        intel: &Intelligence,
+        id_prefix: &str,
+    ) -> Result<(), PublishFailed> {
         let mut messages: Vec<(IntelType, Intelligence)> = Vec::with_capacity(4);
         if intel.lead_score.is_some() {
             let part = Intelligence {
@@ -78,7 +83,7 @@ impl Publisher {
                 subject: subject.clone(),
                 reason: e.to_string(),
             })?;
-            let msg_id = format!("{}:{intel_type}", intel.event_id);
+            let msg_id = format!("{id_prefix}:{intel_type}");
             acks.push(self.send(subject, msg_id, payload).await?);
         }
         try_join_all(acks.into_iter().map(|(subject, ack)| async move {
@@ -119,7 +124,7 @@ impl Publisher {
         &self,
         tenant: &TenantId,
         lead: &LeadId,
-        event_id: &str,
+        id_prefix: &str,
     ) -> Result<bool, PublishFailed> {
         let subject = intel_subject(tenant, lead, IntelType::IntelligenceComplete);
         let failed = |e: &dyn std::fmt::Display| PublishFailed {
@@ -143,7 +148,7 @@ impl Publisher {
         if pending == 0 {
             return Ok(false);
         }
-        let wanted = format!("{event_id}:{}", IntelType::IntelligenceComplete);
+        let wanted = format!("{id_prefix}:{}", IntelType::IntelligenceComplete);
         let mut messages = consumer.messages().await.map_err(|e| failed(&e))?;
         for _ in 0..pending {
             let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
