@@ -5,7 +5,6 @@
 //! unchanged input is a hit and a changed one is never served stale.
 
 pub mod artifact;
-mod catalogue_index;
 pub mod churn;
 pub mod lead_score;
 pub mod logistic;
@@ -195,4 +194,48 @@ pub fn load_catalogue(data_dir: &Path) -> Vec<Listing> {
         warn!(errors = ?failures, "part of the property catalogue not loaded");
     }
     listings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("leadbus-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn built_in_artifacts_load_and_a_missing_catalogue_is_not_fatal() {
+        let models = Models::load(None, &temp_dir("no-data")).unwrap();
+        assert!(models.lead_score.version().starts_with("lead-score-"));
+        assert!(models.churn.version().starts_with("churn-"));
+        assert!(models.matcher.is_empty());
+        let prefs = leadbus_shared::event::PropertyPreferences {
+            bedrooms: Some(2),
+            ..Default::default()
+        };
+        let out = models.matcher.find(Some(&prefs));
+        assert_eq!(out.reason.as_deref(), Some(matching::NO_CATALOGUE));
+    }
+
+    #[test]
+    fn a_models_dir_overrides_the_built_in_artifact() {
+        let dir = temp_dir("models-dir");
+        let mut lead = Artifact::from_json(EMBEDDED_LEAD_SCORE).unwrap();
+        lead.version = "lead-score-override-1".into();
+        lead.write(&dir.join(LEAD_SCORE_FILE)).unwrap();
+        let models = Models::load(Some(&dir), &dir).unwrap();
+        assert_eq!(models.lead_score.version(), "lead-score-override-1");
+        // No churn file there: the built-in one is used.
+        assert_eq!(
+            models.churn.artifact(),
+            &Artifact::from_json(EMBEDDED_CHURN).unwrap()
+        );
+
+        std::fs::write(dir.join(CHURN_FILE), "{ not json").unwrap();
+        let err = Models::load(Some(&dir), &dir).unwrap_err();
+        assert_eq!(err.model, "churn");
+    }
 }

@@ -9,6 +9,8 @@ mod documentation;
 pub mod evaluate;
 mod fit;
 pub mod metrics;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
