@@ -12,7 +12,7 @@ use leadbus_shared::subjects::{DLQ_STREAM, MSG_ID_HEADER};
 
 /// Arguments of `leadbus dlq`.
 #[derive(Debug, clap::Args)]
-pub struct DlqArgs {
+pub(crate) struct DlqArgs {
     #[command(subcommand)]
     command: DlqCommand,
 }
@@ -42,7 +42,7 @@ enum DlqCommand {
 }
 
 /// Runs a `dlq` subcommand.
-pub async fn run(config: &Config, args: DlqArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, args: DlqArgs) -> anyhow::Result<()> {
     let nats = async_nats::connect(&config.nats_url)
         .await
         .with_context(|| format!("cannot connect to NATS at {}", config.nats_url))?;

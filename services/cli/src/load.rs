@@ -25,7 +25,7 @@ use crate::load_prep::{PreparedLead, offline_auc, prepare, roc_auc};
 
 /// Arguments of `leadbus load`.
 #[derive(Debug, clap::Args)]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// The leads CSV (the X Education shape, with a `Converted` column).
     #[arg(long)]
     leads: PathBuf,
@@ -83,7 +83,7 @@ struct Received {
 }
 
 /// Runs the load and prints the summary.
-pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let run_id = args.run_id.clone().unwrap_or_else(|| uuid_prefix());
     let leads = prepare(&args.leads, &args.tenant, args.priority, &run_id)
         .with_context(|| format!("cannot read {}", args.leads.display()))?;
@@ -221,7 +221,7 @@ pub async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
 
     let r = received.lock().await;
     let dead = dlq_count.load(std::sync::atomic::Ordering::Relaxed) as usize;
-    let report = Report::build(&leads, &r, dead, total_events, elapsed, &args)?;
+    let report = Report::build(&leads, &r, dead, total_events, elapsed, &args, config)?;
     report.print();
     if args.check {
         report.check()?;
@@ -281,6 +281,7 @@ impl Report {
         published: usize,
         elapsed: f64,
         args: &LoadArgs,
+        config: &Config,
     ) -> anyhow::Result<Report> {
         let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?;
         for &us in r.completes.values() {
@@ -308,7 +309,7 @@ impl Report {
             lost: published.saturating_sub(received + dead),
             duplicates: r.duplicates,
             auc_bus: roc_auc(&scores, &labels),
-            auc_offline: offline_auc(&args.leads).ok(),
+            auc_offline: offline_auc(&args.leads, config).ok(),
             p50_ms: hist.value_at_quantile(0.50) as f64 / 1000.0,
             p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
             max_ms: hist.max() as f64 / 1000.0,

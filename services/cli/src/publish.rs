@@ -7,7 +7,7 @@ use leadbus_shared::{Config, EventType, LeadEvent, LeadId, Priority, TenantId};
 
 /// Arguments of `leadbus publish`.
 #[derive(Debug, clap::Args)]
-pub struct PublishArgs {
+pub(crate) struct PublishArgs {
     /// Tenant of the lead.
     #[arg(long)]
     tenant: TenantId,
@@ -30,7 +30,7 @@ pub struct PublishArgs {
 }
 
 /// Publishes and prints the event id and stream sequence.
-pub async fn run(config: &Config, args: PublishArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, args: PublishArgs) -> anyhow::Result<()> {
     let data: EventData =
         serde_json::from_str(&args.data).context("--data is not a valid data object")?;
     let mut event = LeadEvent::new(args.event_type, args.tenant, args.lead);

@@ -15,17 +15,17 @@ use crate::signals::shutdown_token;
 
 /// Which parts to run.
 #[derive(Debug, Clone, Copy)]
-pub struct Parts {
+pub(crate) struct Parts {
     /// Start nats-server and redis-server when unreachable.
-    pub servers: bool,
+    pub(crate) servers: bool,
     /// Run the inference service.
-    pub inference: bool,
+    pub(crate) inference: bool,
     /// Run the gateway.
-    pub gateway: bool,
+    pub(crate) gateway: bool,
 }
 
 /// Runs the chosen parts until SIGINT or SIGTERM.
-pub async fn run(config: Config, parts: Parts) -> anyhow::Result<()> {
+pub(crate) async fn run(config: Config, parts: Parts) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
     let mut started = Vec::new();
     if parts.servers {

@@ -13,14 +13,14 @@ use tracing::info;
 
 /// A server this process started; stopped with SIGTERM when dropped through [`stop`].
 #[derive(Debug)]
-pub struct Started {
+pub(crate) struct Started {
     name: &'static str,
     child: Child,
 }
 
 impl Started {
     /// Asks the server to stop and waits a little for it.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
             let _ = Command::new("kill")
                 .arg("-TERM")
@@ -39,7 +39,7 @@ impl Started {
 }
 
 /// Host and port of a `scheme://host:port` URL.
-pub fn address_of(url: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
+pub(crate) fn address_of(url: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let host_port = rest.split(['/', '?']).next().unwrap_or(rest);
     let host_port = host_port.rsplit_once('@').map_or(host_port, |(_, h)| h);
@@ -63,7 +63,7 @@ async fn reachable(addr: SocketAddr) -> bool {
 }
 
 /// Starts nats-server (with JetStream, its store under `state_dir`) unless one answers.
-pub async fn ensure_nats(url: &str, state_dir: &Path) -> anyhow::Result<Option<Started>> {
+pub(crate) async fn ensure_nats(url: &str, state_dir: &Path) -> anyhow::Result<Option<Started>> {
     let addr = address_of(url, 4222)?;
     if reachable(addr).await {
         info!(%addr, "using the running nats-server");
@@ -86,7 +86,7 @@ pub async fn ensure_nats(url: &str, state_dir: &Path) -> anyhow::Result<Option<S
 }
 
 /// Starts redis-server (no persistence: it is a cache) unless one answers.
-pub async fn ensure_redis(url: &str, state_dir: &Path) -> anyhow::Result<Option<Started>> {
+pub(crate) async fn ensure_redis(url: &str, state_dir: &Path) -> anyhow::Result<Option<Started>> {
     let addr = address_of(url, 6379)?;
     if reachable(addr).await {
         info!(%addr, "using the running redis-server");

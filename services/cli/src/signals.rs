@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// A token cancelled by the first signal. The second signal ends the process immediately.
-pub fn shutdown_token() -> CancellationToken {
+pub(crate) fn shutdown_token() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {

@@ -8,7 +8,7 @@ use leadbus_shared::{Config, TenantId};
 
 /// Arguments of `leadbus token`.
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub(crate) struct TokenArgs {
     /// The tenant the token may see.
     #[arg(long)]
     tenant: TenantId,
@@ -21,7 +21,7 @@ pub struct TokenArgs {
 }
 
 /// Prints the token.
-pub fn run(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
+pub(crate) fn run(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
     let ttl = Duration::from_secs(args.hours * 3600);
     let token = mint_token(&config.jwt_secret, &args.subject, &args.tenant, ttl)?;
     println!("{token}");

@@ -3,15 +3,18 @@
 //!
 //! Layout: `consume/` gets events off the stream and schedules them, `pipeline/` processes
 //! one event (profile, models, publish), `cache/` is L1 plus Redis, `models/` the three
-//! models, `profile` the lead profile merge.
+//! models, `profile` the lead profile merge, `datasets/` and `training/` read the public CSVs
+//! and fit the classifiers, `replay` and `rebuild` reprocess the durable streams.
 
 pub mod cache;
 pub mod consume;
+pub mod datasets;
 pub mod models;
 pub mod pipeline;
 pub mod profile;
-pub mod service;
-
-pub use service::{Inference, StartError};
 pub mod rebuild;
 pub mod replay;
+pub mod service;
+pub mod training;
+
+pub use service::{Inference, StartError};

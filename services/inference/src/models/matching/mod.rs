@@ -1,0 +1,185 @@
+//! Property matching: ranks the catalogue against a lead's stated preferences.
+//!
+//! Hard filters first, in this order: location (the zip code, or within `radius_km` of the
+//! point, default [`DEFAULT_RADIUS_KM`]; either passes when both are given), budget
+//! (`budget_min..=budget_max`), bedrooms (at least the number wanted), type (when the listing
+//! records one). Then a weighted score in 0..1 over the parts the lead gave:
+//!
+//! | part | weight | 1.0 when | falls to 0 |
+//! |---|---|---|---|
+//! | price | 0.35 | at the target: budget midpoint, 0.9 × max alone, 1.1 × min alone | one target away |
+//! | distance | 0.25 | at the point | at the radius |
+//! | bedrooms | 0.20 | exactly as wanted | 4 more than wanted |
+//! | type | 0.10 | type as wanted (0.5 when not recorded) | - |
+//! | size | 0.10 | at least the median living area of its market and bedrooms (0.5 unknown) | 0 m² |
+//!
+//! Weights of parts the lead did not state are left out and the rest renormalised. Ties are
+//! broken by property id, so the same preferences always give the same list. Budgets are
+//! compared in each listing's own currency (USD in King County, AUD in Melbourne): the
+//! preferences carry no currency, and location is what keeps the markets apart.
+
+use leadbus_shared::event::PropertyPreferences;
+use leadbus_shared::intel::{Matches, PropertyMatch};
+use serde::{Deserialize, Serialize};
+
+use self::index::CatalogueIndex;
+use self::query::{Query, STAGES};
+use super::{Model, ModelError};
+use crate::datasets::properties::Listing;
+use crate::profile::LeadProfile;
+
+mod index;
+mod query;
+#[cfg(test)]
+mod tests;
+
+/// Version of the matching rules; the catalogue hash is appended.
+pub const MATCHER_VERSION: &str = "property-match-1";
+/// Radius used when a location has none.
+pub const DEFAULT_RADIUS_KM: f64 = 10.0;
+/// Listings returned at most.
+pub const TOP_K: usize = 10;
+/// Reason when the lead has given nothing to match on.
+pub const NO_PREFERENCES: &str = "lead has stated no property preferences";
+/// Reason when no catalogue could be read.
+pub const NO_CATALOGUE: &str = "no property catalogue loaded";
+
+/// Exactly what matching reads from a profile: the current preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchInput {
+    /// The lead's preferences; `None` when it stated none.
+    pub preferences: Option<PropertyPreferences>,
+}
+
+/// The matcher: the catalogue, indexed, and its version.
+#[derive(Debug)]
+pub struct PropertyMatcher {
+    index: CatalogueIndex,
+    version: String,
+}
+
+impl PropertyMatcher {
+    /// A matcher over `listings` (the order does not matter).
+    pub fn new(listings: Vec<Listing>) -> Self {
+        let index = CatalogueIndex::new(listings);
+        let version = if index.listings.is_empty() {
+            format!("{MATCHER_VERSION}+catalogue-none")
+        } else {
+            format!(
+                "{MATCHER_VERSION}+catalogue-{:08x}",
+                index.fingerprint() as u32
+            )
+        };
+        PropertyMatcher { index, version }
+    }
+
+    /// A matcher with no catalogue: every match is empty with [`NO_CATALOGUE`].
+    pub fn empty() -> Self {
+        PropertyMatcher::new(Vec::new())
+    }
+
+    /// Listings in the catalogue.
+    pub fn len(&self) -> usize {
+        self.index.listings.len()
+    }
+
+    /// True when no catalogue is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.index.listings.is_empty()
+    }
+
+    /// The best listings for `prefs`, or why there are none.
+    pub fn find(&self, prefs: Option<&PropertyPreferences>) -> Matches {
+        let empty = |reason: String| Matches {
+            items: Vec::new(),
+            reason: Some(reason),
+            model_version: self.version.clone(),
+        };
+        let Some(prefs) = prefs.filter(|p| !p.is_empty()) else {
+            return empty(NO_PREFERENCES.into());
+        };
+        if self.is_empty() {
+            return empty(NO_CATALOGUE.into());
+        }
+        let q = Query::new(prefs);
+
+        // Candidates from the most selective index the preferences allow.
+        let mut candidates = match (q.point, q.zip) {
+            (Some((lat, lon, r)), zip) => {
+                let mut c = self.index.near(lat, lon, r);
+                c.extend_from_slice(zip.map_or(&[][..], |z| self.index.in_zip(z)));
+                c.sort_unstable();
+                c.dedup();
+                c
+            }
+            (None, Some(z)) => self.index.in_zip(z).to_vec(),
+            (None, None) => self.index.priced_within(q.lo, q.hi),
+        };
+        candidates.sort_unstable();
+
+        let mut failed = [0usize; STAGES.len()];
+        let mut scored: Vec<(f64, u32)> = Vec::with_capacity(candidates.len());
+        for &i in &candidates {
+            let l = &self.index.listings[i as usize];
+            match q.first_failure(l) {
+                Some(stage) => failed[stage] += 1,
+                None => scored.push((q.score(&self.index, l), i)),
+            }
+        }
+        if scored.is_empty() {
+            return empty(q.explain_empty(self.len(), candidates.len(), &failed));
+        }
+
+        let by_rank = |a: &(f64, u32), b: &(f64, u32)| {
+            let (la, lb) = (
+                &self.index.listings[a.1 as usize],
+                &self.index.listings[b.1 as usize],
+            );
+            b.0.total_cmp(&a.0).then_with(|| la.id.cmp(&lb.id))
+        };
+        if scored.len() > TOP_K {
+            scored.select_nth_unstable_by(TOP_K - 1, by_rank);
+            scored.truncate(TOP_K);
+        }
+        scored.sort_by(by_rank);
+        let items = scored
+            .into_iter()
+            .map(|(score, i)| {
+                let l = &self.index.listings[i as usize];
+                PropertyMatch {
+                    property_id: l.id.clone(),
+                    score: (score * 10_000.0).round() / 10_000.0,
+                    reasons: q.reasons(l),
+                }
+            })
+            .collect();
+        Matches {
+            items,
+            reason: None,
+            model_version: self.version.clone(),
+        }
+    }
+}
+
+impl Model for PropertyMatcher {
+    type Input = MatchInput;
+    type Output = Matches;
+
+    fn name(&self) -> &'static str {
+        "property_match"
+    }
+
+    fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn input(&self, profile: &LeadProfile) -> MatchInput {
+        MatchInput {
+            preferences: profile.preferences().cloned(),
+        }
+    }
+
+    fn run(&self, input: &MatchInput) -> Result<Matches, ModelError> {
+        Ok(self.find(input.preferences.as_ref()))
+    }
+}
