@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use futures::StreamExt;
 use leadbus_shared::client::Producer;
-use leadbus_shared::event::{GeoPoint, Interaction, PropertyPreferences};
+use leadbus_shared::event::{Account, GeoPoint, Interaction, PropertyPreferences};
 use leadbus_shared::subjects::{DLQ_STREAM, EVENTS_STREAM, INTEL_STREAM};
 use leadbus_shared::{EventType, LeadEvent, LeadId, Priority, TenantId};
 use leadbus_tests::Platform;
@@ -79,6 +79,14 @@ async fn every_event_yields_exactly_one_complete_with_scores_versions_and_factor
         ][i % 5];
         let mut e = with_activity(event(kind, "acme", &lead), i % 4);
         e.data.property_preferences = Some(preferences());
+        // Churn reads the account facts; a lead without any gets the base rate, no drivers.
+        e.data.account = Some(Account {
+            tenure_months: Some((i * 3) as f64),
+            contract: Some(["month_to_month", "one_year", "two_year"][i % 3].into()),
+            monthly_fee: Some(40.0 + i as f64),
+            paperless: Some(i % 2 == 0),
+            ..Default::default()
+        });
         producer.publish(&e).await.unwrap();
         sent.insert(e.event_id.clone());
     }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,7 +59,7 @@ async fn publish_all(js: &jetstream::Context, events: &[LeadEvent]) {
     let producer = Producer::new(js.clone());
     let mut acks = FuturesUnordered::new();
     for e in events {
-        acks.push(producer.send(e).await.unwrap());
+        acks.push(producer.send(e).await.unwrap().into_future());
         if acks.len() >= 1000 {
             acks.next().await.unwrap().unwrap();
         }
