@@ -29,7 +29,7 @@ fn event(i: usize, tenant: &str) -> LeadEvent {
         LeadId::new(format!("l{}", i % 10)).unwrap(),
     );
     e.data.source = Some("reference".into());
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         e.data.property_preferences = Some(PropertyPreferences {
             bedrooms: Some(2),
             budget_max: Some(900_000.0),

@@ -42,6 +42,10 @@ pub(crate) struct LoadArgs {
     /// random when not given.
     #[arg(long)]
     run_id: Option<String>,
+    /// Publish at this many events per second (open loop); 0 publishes as fast as the stream
+    /// acknowledges, so latency then includes the time queued behind the burst.
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
     /// Give up when nothing arrives for this many seconds.
     #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
@@ -84,7 +88,7 @@ struct Received {
 
 /// Runs the load and prints the summary.
 pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
-    let run_id = args.run_id.clone().unwrap_or_else(|| uuid_prefix());
+    let run_id = args.run_id.clone().unwrap_or_else(uuid_prefix);
     let leads = prepare(&args.leads, &args.tenant, args.priority, &run_id)
         .with_context(|| format!("cannot read {}", args.leads.display()))?;
     let total_events: usize = leads.iter().map(|l| l.events.len()).sum();

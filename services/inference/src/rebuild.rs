@@ -105,7 +105,7 @@ pub async fn run_rebuild(
             }
             Err(_) => progress.events_skipped += 1,
         }
-        if (progress.events_read + progress.events_skipped) % 1000 == 0 {
+        if (progress.events_read + progress.events_skipped).is_multiple_of(1000) {
             on_progress(progress);
         }
     }
@@ -124,7 +124,7 @@ pub async fn run_rebuild(
         if profile.preferences().is_some() {
             count(warm(cache, tenant, models.matcher.as_ref(), profile).await);
         }
-        if progress.profiles_written % 200 == 0 {
+        if progress.profiles_written.is_multiple_of(200) {
             on_progress(progress);
         }
     }
