@@ -53,6 +53,9 @@ pub struct Config {
     pub max_deliver: i64,
     /// Messages each priority consumer may have delivered and unacknowledged.
     pub max_ack_pending: i64,
+    /// Models switched off (`lead_score`, `churn`, `property_match`): their documented
+    /// fallback is used and results are marked degraded. A kill switch for a bad model.
+    pub disabled_models: Vec<String>,
     /// Where `leadbus run` keeps the data of servers it starts itself.
     pub state_dir: PathBuf,
 }
@@ -79,6 +82,7 @@ impl Default for Config {
             ack_wait_secs: 30,
             max_deliver: 5,
             max_ack_pending: 1000,
+            disabled_models: Vec::new(),
             state_dir: PathBuf::from(".leadbus"),
         }
     }
@@ -126,6 +130,15 @@ impl Config {
         }
         if self.duplicate_window_secs == 0 || self.ack_wait_secs == 0 {
             return fail("duplicate_window_secs and ack_wait_secs must be at least 1");
+        }
+        if let Some(bad) = self
+            .disabled_models
+            .iter()
+            .find(|m| !["lead_score", "churn", "property_match"].contains(&m.as_str()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "disabled_models names {bad:?}; known models are lead_score, churn, property_match"
+            )));
         }
         Ok(())
     }

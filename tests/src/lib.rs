@@ -78,10 +78,13 @@ impl Platform {
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();
-        let inference = Inference::start(&config, models(), shutdown.clone())
+        let inference = Inference::start(&config, models(), shutdown.child_token())
             .await
             .unwrap();
-        let gateway = Gateway::start(&config, shutdown.clone()).await.unwrap();
+        // Each service its own child token: stopping one must not stop the other.
+        let gateway = Gateway::start(&config, shutdown.child_token())
+            .await
+            .unwrap();
         Platform {
             nats,
             redis,

@@ -103,6 +103,7 @@ async fn handle_socket(socket: WebSocket, tenant: TenantId, state: AppState) {
     }
 
     let mut filter = Filter::default();
+    let mut ended = "client closed";
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut last_heard = tokio::time::Instant::now();
@@ -116,6 +117,7 @@ async fn handle_socket(socket: WebSocket, tenant: TenantId, state: AppState) {
                     }
                     let text = Utf8Bytes::from(item.text.as_ref());
                     if sink.send(Message::Text(text)).await.is_err() {
+                        ended = "send failed";
                         break;
                     }
                 }
@@ -143,13 +145,18 @@ async fn handle_socket(socket: WebSocket, tenant: TenantId, state: AppState) {
                         }),
                     };
                     if sink.send(Message::Text(reply.to_string().into())).await.is_err() {
+                        ended = "send failed";
                         break;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(Message::Close(_))) | None => {
+                    ended = "client closed";
+                    break;
+                }
                 Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
                 Some(Err(error)) => {
                     debug!(%tenant, %error, "websocket read failed");
+                    ended = "read failed";
                     break;
                 }
             },
@@ -157,10 +164,14 @@ async fn handle_socket(socket: WebSocket, tenant: TenantId, state: AppState) {
                 if last_heard.elapsed() > IDLE_LIMIT {
                     close = Some((CLOSE_TIMEOUT, "no pong within the idle limit"));
                 } else if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    ended = "ping failed";
                     break;
                 }
             }
         }
+    }
+    if let Some((_, reason)) = close {
+        ended = reason;
     }
     if let Some((code, reason)) = close {
         let frame = CloseFrame {
@@ -171,5 +182,5 @@ async fn handle_socket(socket: WebSocket, tenant: TenantId, state: AppState) {
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
     metrics::gauge!("leadbus_ws_clients").decrement(1.0);
-    info!(%tenant, "websocket client disconnected");
+    info!(%tenant, reason = ended, "websocket client disconnected");
 }

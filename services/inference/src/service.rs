@@ -104,6 +104,7 @@ impl Inference {
             Publisher::new(js.clone()),
             config.max_payload_bytes,
             config.max_deliver,
+            &config.disabled_models,
         ));
 
         let stream = js

@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod churn;
+pub mod fallback;
 pub mod lead_score;
 pub mod logistic;
 pub mod matching;
@@ -19,6 +20,7 @@ use tracing::{info, warn};
 
 pub use self::artifact::{Artifact, ArtifactError};
 pub use self::churn::{ChurnFeatures, ChurnModel};
+pub use self::fallback::Fallback;
 pub use self::lead_score::{LeadFeatures, LeadScoreModel};
 pub use self::matching::{MatchInput, PropertyMatcher};
 use crate::datasets::properties::{self, Listing};

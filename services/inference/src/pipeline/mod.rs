@@ -7,7 +7,7 @@ mod profiles;
 mod publish;
 mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use async_nats::jetstream::Message;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use leadbus_shared::event::SCHEMA_VERSION;
-use leadbus_shared::intel::{CacheSource, Intelligence};
+use leadbus_shared::intel::{CacheSource, IntelType, Intelligence};
 use leadbus_shared::subjects::{MSG_ID_HEADER, REPLAY_HEADER, parse_event_subject};
 use leadbus_shared::validate::{RejectKind, Rejection, decode_event};
 use leadbus_shared::{EventType, LeadEvent};
@@ -27,7 +27,7 @@ pub use publish::{PublishFailed, Publisher};
 pub use table::{ModelSet, models_for};
 
 use crate::cache::{IntelCache, Lookup};
-use crate::models::{Model, Models};
+use crate::models::{Fallback, ModelError, Models};
 use crate::profile::LeadProfile;
 
 /// How processing one delivery ended; the consumer loop turns it into an ack or a nak.
@@ -51,6 +51,7 @@ pub struct Pipeline {
     locks: LeadLocks,
     max_payload: usize,
     max_deliver: i64,
+    disabled: HashSet<String>,
 }
 
 impl Pipeline {
@@ -62,6 +63,7 @@ impl Pipeline {
         publisher: Publisher,
         max_payload: usize,
         max_deliver: i64,
+        disabled: &[String],
     ) -> Self {
         Pipeline {
             models,
@@ -71,6 +73,7 @@ impl Pipeline {
             locks: LeadLocks::new(4096),
             max_payload,
             max_deliver,
+            disabled: disabled.iter().cloned().collect(),
         }
     }
 
@@ -202,20 +205,25 @@ impl Pipeline {
         started: Instant,
     ) -> Intelligence {
         let set = models_for(event.event_type);
-        let tenant = &event.tenant_id;
         let m = &self.models;
         let (score, churn, matches) = tokio::join!(
-            self.maybe_run(set.lead_score, tenant, m.lead_score.as_ref(), profile),
-            self.maybe_run(set.churn, tenant, m.churn.as_ref(), profile),
-            self.maybe_run(set.matching, tenant, m.matcher.as_ref(), profile),
+            self.run_part(set.lead_score, event, m.lead_score.as_ref(), profile, |i| i
+                .lead_score),
+            self.run_part(set.churn, event, m.churn.as_ref(), profile, |i| i.churn),
+            self.run_part(set.matching, event, m.matcher.as_ref(), profile, |i| i
+                .matches),
         );
 
         let mut cache = BTreeMap::new();
-        let mut degraded = false;
-        let id = event.event_id.as_str();
-        let lead_score = take_part("lead_score", score, &mut cache, &mut degraded, id);
-        let churn = take_part("churn", churn, &mut cache, &mut degraded, id);
-        let matches = take_part("property_match", matches, &mut cache, &mut degraded, id);
+        let mut note = |name: &str, source: Option<CacheSource>| {
+            if let Some(source) = source {
+                cache.insert(name.to_owned(), source);
+            }
+        };
+        note("lead_score", score.as_ref().map(|p| p.1));
+        note("churn", churn.as_ref().map(|p| p.1));
+        note("property_match", matches.as_ref().map(|p| p.1));
+        let degraded = cache.values().any(|s| *s == CacheSource::Fallback);
 
         Intelligence {
             schema: SCHEMA_VERSION,
@@ -223,9 +231,9 @@ impl Pipeline {
             lead_id: event.lead_id.clone(),
             event_id: event.event_id.clone(),
             revision: profile.revision,
-            lead_score,
-            churn,
-            matches,
+            lead_score: score.map(|p| p.0),
+            churn: churn.map(|p| p.0),
+            matches: matches.map(|p| p.0),
             processing_time_ms: started.elapsed().as_secs_f64() * 1000.0,
             cache,
             degraded,
@@ -234,41 +242,53 @@ impl Pipeline {
         }
     }
 
-    async fn maybe_run<M: Model>(
+    /// One model's part, and where it came from. A model that fails (or is disabled by
+    /// configuration) is replaced by the lead's last published output of that model, else by
+    /// the model's documented fallback; either is marked [`CacheSource::Fallback`].
+    async fn run_part<M: Fallback>(
         &self,
         wanted: bool,
-        tenant: &leadbus_shared::TenantId,
+        event: &LeadEvent,
         model: &M,
         profile: &LeadProfile,
-    ) -> Option<Lookup<M::Output>> {
+        extract: fn(Intelligence) -> Option<M::Output>,
+    ) -> Option<(M::Output, CacheSource)> {
         if !wanted {
             return None;
         }
-        let input = model.input(profile);
-        Some(self.cache.get_or_run(tenant, model, &input).await)
-    }
-}
-
-/// Records where a part came from; a failed model leaves its part out and marks the result
-/// degraded (no fallback value yet).
-fn take_part<T>(
-    name: &str,
-    lookup: Option<Lookup<T>>,
-    cache: &mut BTreeMap<String, CacheSource>,
-    degraded: &mut bool,
-    event_id: &str,
-) -> Option<T> {
-    let lookup = lookup?;
-    match lookup.output {
-        Ok(output) => {
-            cache.insert(name.to_owned(), lookup.source);
-            Some(output)
-        }
-        Err(error) => {
-            warn!(event_id, %error, "model failed");
-            *degraded = true;
-            cache.insert(name.to_owned(), CacheSource::Fallback);
-            None
+        let lookup = if self.disabled.contains(model.name()) {
+            Lookup {
+                output: Err(ModelError {
+                    model: model.name(),
+                    reason: "disabled by configuration".into(),
+                }),
+                source: CacheSource::Computed,
+            }
+        } else {
+            let input = model.input(profile);
+            self.cache.get_or_run(&event.tenant_id, model, &input).await
+        };
+        match lookup.output {
+            Ok(output) => Some((output, lookup.source)),
+            Err(error) => {
+                warn!(event_id = %event.event_id, model = model.name(), %error, "model failed; using a fallback");
+                metrics::counter!("leadbus_model_failures_total", "model" => model.name())
+                    .increment(1);
+                let intel_type = match model.name() {
+                    "lead_score" => IntelType::LeadScoreUpdate,
+                    "churn" => IntelType::ChurnRiskAlert,
+                    _ => IntelType::PropertyMatchFound,
+                };
+                let last = self
+                    .publisher
+                    .last_intel(&event.tenant_id, &event.lead_id, intel_type)
+                    .await
+                    .and_then(extract);
+                Some((
+                    last.unwrap_or_else(|| model.fallback()),
+                    CacheSource::Fallback,
+                ))
+            }
         }
     }
 }

@@ -117,6 +117,23 @@ impl Publisher {
         }
     }
 
+    /// The lead's last stored message of `intel_type`, if any (the fallback for a failing
+    /// model). Any failure to read it is `None`: the caller has a fallback of its own.
+    pub async fn last_intel(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        intel_type: IntelType,
+    ) -> Option<Intelligence> {
+        let stream = self.js.get_stream(INTEL_STREAM).await.ok()?;
+        let subject = intel_subject(tenant, lead, intel_type);
+        let raw = stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+            .ok()?;
+        serde_json::from_slice(&raw.payload).ok()
+    }
+
     /// True when LEAD_INTEL already holds this event's `intelligence_complete`. Used only for
     /// redeliveries of events the profile already has: the stream's duplicate window covers a
     /// quick redelivery, this covers one that comes later (a service down for minutes).
