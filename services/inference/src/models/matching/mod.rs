@@ -24,12 +24,14 @@ use serde::{Deserialize, Serialize};
 
 use self::index::CatalogueIndex;
 use self::query::{Query, STAGES};
+use self::reasons::reasons;
 use super::{Model, ModelError};
 use crate::datasets::properties::Listing;
 use crate::profile::LeadProfile;
 
 mod index;
 mod query;
+mod reasons;
 #[cfg(test)]
 mod tests;
 
@@ -101,42 +103,33 @@ impl PropertyMatcher {
         if self.is_empty() {
             return empty(NO_CATALOGUE.into());
         }
-        let q = Query::new(prefs);
+        let q = Query::new(prefs, &self.index);
 
-        // Candidates from the most selective index the preferences allow.
-        let mut candidates = match (q.point, q.zip) {
-            (Some((lat, lon, r)), zip) => {
-                let mut c = self.index.near(lat, lon, r);
-                c.extend_from_slice(zip.map_or(&[][..], |z| self.index.in_zip(z)));
-                c.sort_unstable();
-                c.dedup();
-                c
-            }
-            (None, Some(z)) => self.index.in_zip(z).to_vec(),
-            (None, None) => self.index.priced_within(q.lo, q.hi),
-        };
-        candidates.sort_unstable();
-
-        let mut failed = [0usize; STAGES.len()];
-        let mut scored: Vec<(f64, u32)> = Vec::with_capacity(candidates.len());
+        let candidates = q.candidates(&self.index);
+        let spots = &self.index.spots;
+        let mut scored: Vec<(f64, u32)> = Vec::with_capacity(candidates.len().min(4096));
         for &i in &candidates {
-            let l = &self.index.listings[i as usize];
-            match q.first_failure(l) {
-                Some(stage) => failed[stage] += 1,
-                None => scored.push((q.score(&self.index, l), i)),
+            // The cheap filters first: most candidates fail one and skip the distance.
+            let s = &spots[i as usize];
+            if q.passes_attributes(s)
+                && let Ok(distance) = q.check(s)
+            {
+                scored.push((q.score(s, distance), i));
             }
         }
         if scored.is_empty() {
+            // Rare: count, filter by filter in their stated order, what emptied the list.
+            let mut failed = [0usize; STAGES.len()];
+            for &i in &candidates {
+                if let Err(stage) = q.check(&spots[i as usize]) {
+                    failed[stage] += 1;
+                }
+            }
             return empty(q.explain_empty(self.len(), candidates.len(), &failed));
         }
 
-        let by_rank = |a: &(f64, u32), b: &(f64, u32)| {
-            let (la, lb) = (
-                &self.index.listings[a.1 as usize],
-                &self.index.listings[b.1 as usize],
-            );
-            b.0.total_cmp(&a.0).then_with(|| la.id.cmp(&lb.id))
-        };
+        // Best score first; listings are sorted by id, so the position breaks ties by id.
+        let by_rank = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         if scored.len() > TOP_K {
             scored.select_nth_unstable_by(TOP_K - 1, by_rank);
             scored.truncate(TOP_K);
@@ -146,10 +139,11 @@ impl PropertyMatcher {
             .into_iter()
             .map(|(score, i)| {
                 let l = &self.index.listings[i as usize];
+                let distance = q.check(&self.index.spots[i as usize]).ok().flatten();
                 PropertyMatch {
                     property_id: l.id.clone(),
                     score: (score * 10_000.0).round() / 10_000.0,
-                    reasons: q.reasons(l),
+                    reasons: reasons(&q, l, distance),
                 }
             })
             .collect();
