@@ -5,13 +5,13 @@
 //! (`budget_min..=budget_max`), bedrooms (at least the number wanted), type (when the listing
 //! records one). Then a weighted score in 0..1 over the parts the lead gave:
 //!
-//! | part | weight | 1.0 when | falls to 0 |
-//! |---|---|---|---|
-//! | price | 0.35 | at the target: budget midpoint, 0.9 × max alone, 1.1 × min alone | one target away |
-//! | distance | 0.25 | at the point | at the radius |
-//! | bedrooms | 0.20 | exactly as wanted | 4 more than wanted |
-//! | type | 0.10 | type as wanted (0.5 when not recorded) | - |
-//! | size | 0.10 | at least the median living area of its market and bedrooms (0.5 unknown) | 0 m² |
+//! - price, 0.35: 1 at the target (the budget midpoint; 0.9 × max or 1.1 × min when only one
+//!   is given), falling to 0 one target away;
+//! - distance, 0.25: 1 at the point, 0 at the radius (and outside it, when matched by zip);
+//! - bedrooms, 0.20: 1 for exactly as many as wanted, 0 for four more;
+//! - type, 0.10: 1 for the type wanted, 0.5 when the listing records none;
+//! - size, 0.10: living area against the median of its market and bedroom count, capped at
+//!   1; 0.5 when unknown.
 //!
 //! Weights of parts the lead did not state are left out and the rest renormalised. Ties are
 //! broken by property id, so the same preferences always give the same list. Budgets are
