@@ -76,6 +76,16 @@ fn main() {
             },
         ),
     ];
+    // One answer in full, to see what a lead would get.
+    let sample = matcher.find(Some(&queries[0].1));
+    for item in sample.items.iter().take(3) {
+        println!(
+            "  {} {:.3} {}",
+            item.property_id,
+            item.score,
+            item.reasons.join("; ")
+        );
+    }
     for (name, prefs) in &queries {
         let mut times: Vec<Duration> = Vec::with_capacity(2000);
         let mut found = 0;
