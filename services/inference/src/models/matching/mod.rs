@@ -54,10 +54,19 @@ pub struct MatchInput {
 }
 
 /// The matcher: the catalogue, indexed, and its version.
-#[derive(Debug)]
 pub struct PropertyMatcher {
     index: CatalogueIndex,
     version: String,
+}
+
+impl std::fmt::Debug for PropertyMatcher {
+    // Tens of thousands of listings make no useful debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PropertyMatcher")
+            .field("version", &self.version)
+            .field("listings", &self.len())
+            .finish()
+    }
 }
 
 impl PropertyMatcher {
