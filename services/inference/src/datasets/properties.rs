@@ -254,16 +254,23 @@ mod tests {
 
     #[test]
     fn king_county_parses_quirks_and_keeps_latest_sale() {
-        let path = write(
-            "kc.csv",
-            "id,date,price,bedrooms,bathrooms,sqft_living,sqft_lot,floors,waterfront,view,\
-condition,grade,sqft_above,sqft_basement,yr_built,yr_renovated,zipcode,lat,long,\
-sqft_living15,sqft_lot15\n\
-\"0123\",\"20140502T000000\",1.225e+006,4,2.5,2000,1,\"1\",0,0,3,7,1,0,1990,0,\"98001\",47.5,-122.2,1,1\n\
-\"0123\",\"20150102T000000\",1.3e+006,4,2.5,2000,1,\"1\",0,0,3,7,1,0,1990,0,\"98001\",47.5,-122.2,1,1\n\
-\"9\",\"20140502T000000\",300000,33,1,1000,1,\"1\",0,0,3,7,1,0,1990,0,\"98001\",47.5,-122.2,1,1\n\
-\"8\",\"20140502T000000\",,3,1,1000,1,\"1\",0,0,3,7,1,0,1990,0,\"98001\",47.5,-122.2,1,1\n",
-        );
+        let row = |id: &str, date: &str, price: &str, beds: u32| {
+            format!(
+                "\"{id}\",\"{date}T000000\",{price},{beds},2.5,2000,1,\"1\",0,0,3,7,1,0,1990,0,\
+                 \"98001\",47.5,-122.2,1,1\n"
+            )
+        };
+        let header = "id,date,price,bedrooms,bathrooms,sqft_living,sqft_lot,floors,waterfront,\
+                      view,condition,grade,sqft_above,sqft_basement,yr_built,yr_renovated,\
+                      zipcode,lat,long,sqft_living15,sqft_lot15\n";
+        let body = [
+            row("0123", "20140502", "1.225e+006", 4),
+            row("0123", "20150102", "1.3e+006", 4),
+            row("9", "20140502", "300000", 33),
+            row("8", "20140502", "", 3),
+        ]
+        .concat();
+        let path = write("kc.csv", &format!("{header}{body}"));
         let loaded = read_king_county(&path).unwrap();
         assert_eq!(loaded.skipped, 2);
         assert_eq!(loaded.rows.len(), 1);

@@ -5,17 +5,19 @@
 //! household). The churn model reads those from the lead profile, so training, evaluation and
 //! the live system see the same inputs.
 //!
-//! | Telco column | `Account` field |
-//! |---|---|
-//! | `tenure` | `tenure_months` |
-//! | `Contract` | `contract`: `month_to_month`, `one_year`, `two_year` |
-//! | `MonthlyCharges` | `monthly_fee` |
-//! | `TotalCharges` (11 blanks, all at tenure 0) | `total_billed`; blank stays absent |
-//! | `PaymentMethod` | `payment_method`: `electronic_check`, `mailed_check`, `bank_transfer`, `credit_card` |
-//! | `PaperlessBilling` | `paperless` |
-//! | `PhoneService`, `MultipleLines`, `InternetService`, `OnlineSecurity`, `OnlineBackup`, `DeviceProtection`, `TechSupport`, `StreamingTV`, `StreamingMovies` | `services`: `phone`, `multiple_lines`, `internet_dsl` or `internet_fiber_optic`, `online_security`, `online_backup`, `device_protection`, `tech_support`, `streaming_tv`, `streaming_movies` (each present when `Yes`) |
-//! | `SeniorCitizen`, `Partner`, `Dependents` | `household`: `senior`, `partner`, `dependents` |
-//! | `gender` | not read: a protected attribute with no place in a churn score |
+//! - `tenure` is `tenure_months`; `MonthlyCharges` is `monthly_fee`.
+//! - `TotalCharges` is `total_billed`; its 11 blanks (all at tenure 0) stay absent.
+//! - `Contract` is `contract`: `month_to_month`, `one_year`, `two_year`.
+//! - `PaymentMethod` is `payment_method`: `electronic_check`, `mailed_check`,
+//!   `bank_transfer`, `credit_card` (the "(automatic)" suffix is dropped).
+//! - `PaperlessBilling` is `paperless`.
+//! - The service columns give `services`, one name per `Yes`: `phone`, `multiple_lines`,
+//!   `online_security`, `online_backup`, `device_protection`, `tech_support`,
+//!   `streaming_tv`, `streaming_movies`, and `internet_dsl` or `internet_fiber_optic` from
+//!   `InternetService`.
+//! - `SeniorCitizen`, `Partner`, `Dependents` give `household`: `senior`, `partner`,
+//!   `dependents`.
+//! - `gender` is not read: a protected attribute has no place in a churn score.
 
 use std::path::Path;
 
@@ -93,7 +95,8 @@ pub fn read(path: &Path) -> Result<Loaded<TelcoRow>, DatasetError> {
         let tenure = number(&record, c_tenure).filter(|t| (0.0..=1200.0).contains(t));
         let (Some(id), Some(churned), Some(tenure)) = (id, label, tenure) else {
             skipped += 1;
-            warn!(path = %path.display(), line = line + 2, "telco row without id, label or tenure skipped");
+            let line = line + 2;
+            warn!(path = %path.display(), line, "telco row without id, label or tenure skipped");
             continue;
         };
 

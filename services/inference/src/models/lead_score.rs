@@ -2,8 +2,9 @@
 //!
 //! A logistic regression over what the profile knows at any moment: site activity (visits and
 //! pages per visit `log1p`, time on site linear, and whether there was any activity at all),
-//! where the lead came from (source, origin), who it is (occupation, city) and its opt-outs. Trained on X Education leads without the columns sales
-//! writes after contact (see `models/README.md`).
+//! where the lead came from (source, origin), who it is (occupation, city) and its opt-outs.
+//! Trained on X Education leads without the columns sales writes after contact (see
+//! `models/README.md`).
 
 use leadbus_shared::intel::{Band, LeadScore};
 use serde::{Deserialize, Serialize};

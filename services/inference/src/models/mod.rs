@@ -191,7 +191,7 @@ pub fn load_catalogue(data_dir: &Path) -> Vec<Listing> {
     }
     // One warning per load, whatever failed.
     if listings.is_empty() {
-        warn!(errors = ?failures, "no property catalogue loaded; matching answers without listings");
+        warn!(errors = ?failures, "no property catalogue loaded; matching runs without listings");
     } else if !failures.is_empty() {
         warn!(errors = ?failures, "part of the property catalogue not loaded");
     }

@@ -27,10 +27,10 @@ use crate::models::artifact::{
 use crate::models::{ChurnFeatures, ChurnModel, LeadFeatures, LeadScoreModel, churn};
 use crate::models::{lead_score, logistic::RawInputs};
 
-/// Lead bands: hot from this probability (about twice the 38.5% base rate of conversion)...
-pub const LEAD_HOT: f64 = 0.70;
-/// ... warm from this one (a little under the base rate), cold below.
-pub const LEAD_WARM: f64 = 0.35;
+/// Lead bands: hot from this probability (more likely than not to convert)...
+pub const LEAD_HOT: f64 = 0.50;
+/// ... warm from this one (one in four, well under the 38.5% base rate), cold below.
+pub const LEAD_WARM: f64 = 0.25;
 /// Churn levels: high from this risk (more likely than not)...
 pub const CHURN_HIGH: f64 = 0.50;
 /// ... medium from this one (above the 26.5% base rate), low below.
@@ -158,8 +158,14 @@ fn artifact_from(
     high: f64,
     medium: f64,
 ) -> Result<Artifact, TrainError> {
-    let params = serde_json::to_vec(&(&fitted.features, fitted.intercept, &fitted.references))
-        .map_err(ArtifactError::from)?;
+    let params = &(
+        &fitted.features,
+        fitted.intercept,
+        &fitted.references,
+        high,
+        medium,
+    );
+    let params = serde_json::to_vec(params).map_err(ArtifactError::from)?;
     let hash = xxhash_rust::xxh3::xxh3_64(&params) as u32;
     let empty = DataRef {
         path: String::new(),

@@ -1,89 +1,143 @@
-//! Indexes over the property catalogue, so a match looks at a few hundred candidates instead
-//! of every listing: by price (sorted), by zip code, and by a coarse latitude/longitude grid.
+//! The catalogue prepared for matching: a compact record per listing for the hot loop, and
+//! indexes so a match looks at a few thousand candidates instead of every listing: by price
+//! (sorted), by zip code, and by a latitude/longitude grid.
 
 use std::collections::HashMap;
 
-use crate::datasets::properties::{Listing, Market};
+use crate::datasets::properties::{Listing, Market, PropertyType};
 
-/// Grid cell edge, in degrees (about 11 km of latitude).
-const CELL_DEG: f64 = 0.1;
+/// Grid cell edge, in degrees (about 5.6 km of latitude).
+const CELL_DEG: f64 = 0.05;
 /// Kilometres per degree of latitude.
 const KM_PER_DEG: f64 = 111.32;
 /// Mean Earth radius, for distances.
-const EARTH_RADIUS_KM: f64 = 6371.0;
+pub(crate) const EARTH_RADIUS_KM: f64 = 6371.0;
+/// Zip id of a listing without a zip code.
+pub(crate) const NO_ZIP: u32 = u32::MAX;
 
-/// The catalogue with its indexes. Listings are sorted by id, so every answer built from it is
-/// independent of file order.
+/// What the filters and the score read of one listing, precomputed and small.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spot {
+    /// Latitude in radians (NaN when unknown).
+    pub(crate) lat: f64,
+    /// Longitude in radians (NaN when unknown).
+    pub(crate) lon: f64,
+    /// Cosine of the latitude, for haversine.
+    pub(crate) cos_lat: f64,
+    pub(crate) price: f64,
+    /// Living area against the median of its market and bedroom count, capped at 1; 0.5
+    /// when unknown.
+    pub(crate) size_fit: f64,
+    pub(crate) bedrooms: u32,
+    /// Index into the zip table, or [`NO_ZIP`].
+    pub(crate) zip: u32,
+    pub(crate) kind: Option<PropertyType>,
+}
+
+impl Spot {
+    fn located(&self) -> bool {
+        self.lat.is_finite() && self.lon.is_finite()
+    }
+}
+
+/// The catalogue with its indexes. Listings are sorted by id, so a listing's position orders
+/// it like its id, and every answer is independent of file order.
 #[derive(Debug, Default)]
 pub(crate) struct CatalogueIndex {
     pub(crate) listings: Vec<Listing>,
+    pub(crate) spots: Vec<Spot>,
     by_price: Vec<u32>,
-    by_zip: HashMap<String, Vec<u32>>,
+    zip_ids: HashMap<String, u32>,
+    by_zip: Vec<Vec<u32>>,
     grid: HashMap<(i32, i32), Vec<u32>>,
-    typical_m2: HashMap<(Market, u32), f64>,
 }
 
 impl CatalogueIndex {
-    /// Builds the indexes; duplicate ids keep the first listing.
+    /// Builds the indexes; of listings sharing an id, the first is kept.
     pub(crate) fn new(mut listings: Vec<Listing>) -> Self {
         listings.sort_by(|a, b| a.id.cmp(&b.id));
         listings.dedup_by(|b, a| a.id == b.id);
-        let mut by_price: Vec<u32> = (0..listings.len() as u32).collect();
-        by_price.sort_by(|&a, &b| {
-            listings[a as usize]
-                .price
-                .total_cmp(&listings[b as usize].price)
-        });
 
-        let mut by_zip: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut grid: HashMap<(i32, i32), Vec<u32>> = HashMap::new();
         let mut sizes: HashMap<(Market, u32), Vec<f64>> = HashMap::new();
-        for (i, l) in listings.iter().enumerate() {
-            let i = i as u32;
-            if let Some(z) = &l.zipcode {
-                by_zip.entry(z.clone()).or_default().push(i);
-            }
-            if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
-                grid.entry(cell(lat, lon)).or_default().push(i);
-            }
+        for l in &listings {
             if let Some(m2) = l.living_m2 {
                 sizes.entry((l.market, l.bedrooms)).or_default().push(m2);
             }
         }
-        let typical_m2 = sizes
+        let typical: HashMap<(Market, u32), f64> = sizes
             .into_iter()
             .map(|(key, mut v)| {
                 v.sort_by(f64::total_cmp);
                 (key, v[v.len() / 2])
             })
             .collect();
-        CatalogueIndex {
-            listings,
-            by_price,
-            by_zip,
-            grid,
-            typical_m2,
+
+        let mut index = CatalogueIndex::default();
+        for (i, l) in listings.iter().enumerate() {
+            let i = i as u32;
+            let zip = match &l.zipcode {
+                Some(z) => {
+                    let next = index.by_zip.len() as u32;
+                    let id = *index.zip_ids.entry(z.clone()).or_insert(next);
+                    if id == next {
+                        index.by_zip.push(Vec::new());
+                    }
+                    index.by_zip[id as usize].push(i);
+                    id
+                }
+                None => NO_ZIP,
+            };
+            if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
+                index.grid.entry(cell(lat, lon)).or_default().push(i);
+            }
+            let size_fit = match (l.living_m2, typical.get(&(l.market, l.bedrooms))) {
+                (Some(m2), Some(t)) if *t > 0.0 => (m2 / t).min(1.0),
+                _ => 0.5,
+            };
+            let (lat, lon) = (
+                l.lat.map_or(f64::NAN, f64::to_radians),
+                l.lon.map_or(f64::NAN, f64::to_radians),
+            );
+            index.spots.push(Spot {
+                lat,
+                lon,
+                cos_lat: lat.cos(),
+                price: l.price,
+                size_fit,
+                bedrooms: l.bedrooms,
+                zip,
+                kind: l.property_type,
+            });
         }
+        index.by_price = (0..listings.len() as u32).collect();
+        let spots = &index.spots;
+        index
+            .by_price
+            .sort_by(|&a, &b| spots[a as usize].price.total_cmp(&spots[b as usize].price));
+        index.listings = listings;
+        index
     }
 
     /// Listings priced within `[lo, hi]`.
     pub(crate) fn priced_within(&self, lo: f64, hi: f64) -> Vec<u32> {
-        let price = |i: &u32| self.listings[*i as usize].price;
+        let price = |i: &u32| self.spots[*i as usize].price;
         let start = self.by_price.partition_point(|i| price(i) < lo);
-        let end = self.by_price.partition_point(|i| price(i) <= hi);
-        self.by_price
-            .get(start..end.max(start))
-            .map(<[u32]>::to_vec)
-            .unwrap_or_default()
+        let end = self.by_price.partition_point(|i| price(i) <= hi).max(start);
+        self.by_price[start..end].to_vec()
     }
 
-    /// Listings with zip code `zip`.
-    pub(crate) fn in_zip(&self, zip: &str) -> &[u32] {
-        self.by_zip.get(zip).map_or(&[], Vec::as_slice)
+    /// The id of a zip code, when any listing has it.
+    pub(crate) fn zip_id(&self, zip: &str) -> Option<u32> {
+        self.zip_ids.get(zip).copied()
     }
 
-    /// Listings in grid cells that may lie within `radius_km` of a point (a superset: the
-    /// caller checks the distance).
+    /// Listings with zip id `zip`.
+    pub(crate) fn in_zip(&self, zip: u32) -> &[u32] {
+        self.by_zip.get(zip as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Listings in grid cells that may lie within `radius_km` of a point in degrees (a
+    /// superset: the caller checks the distance).
     pub(crate) fn near(&self, lat: f64, lon: f64, radius_km: f64) -> Vec<u32> {
         let dlat = radius_km / KM_PER_DEG;
         let dlon = radius_km / (KM_PER_DEG * lat.to_radians().cos().abs().max(0.01));
@@ -94,7 +148,9 @@ impl CatalogueIndex {
         if wraps || !cells.is_finite() || cells > self.grid.len() as f64 {
             // A huge radius, or one across the antimeridian: every located listing is a
             // candidate (cheaper than walking the box cell by cell).
-            return self.grid.values().flatten().copied().collect();
+            return (0..self.spots.len() as u32)
+                .filter(|&i| self.spots[i as usize].located())
+                .collect();
         }
         let mut out = Vec::new();
         for a in lo.0..=hi.0 {
@@ -105,11 +161,6 @@ impl CatalogueIndex {
             }
         }
         out
-    }
-
-    /// Median living area of listings with this market and bedroom count.
-    pub(crate) fn typical_m2(&self, market: Market, bedrooms: u32) -> Option<f64> {
-        self.typical_m2.get(&(market, bedrooms)).copied()
     }
 
     /// A short stable hash of what the matcher reads from every listing.
@@ -133,24 +184,78 @@ fn cell(lat: f64, lon: f64) -> (i32, i32) {
     )
 }
 
-/// Great-circle distance in kilometres.
-pub(crate) fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
+/// A point to measure from, in radians, with its cosine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    lat: f64,
+    lon: f64,
+    cos_lat: f64,
+}
+
+impl Origin {
+    /// The point at `lat`, `lon` degrees.
+    pub(crate) fn new(lat: f64, lon: f64) -> Self {
+        let lat = lat.to_radians();
+        Origin {
+            lat,
+            lon: lon.to_radians(),
+            cos_lat: lat.cos(),
+        }
+    }
+
+    /// The haversine term of the distance to `s` (NaN when `s` has no location); compare it
+    /// with [`haversine_of_km`] to test a radius without the square root and arcsine.
+    pub(crate) fn haversine(&self, s: &Spot) -> f64 {
+        let dp = ((s.lat - self.lat) / 2.0).sin();
+        let dl = ((s.lon - self.lon) / 2.0).sin();
+        dp * dp + self.cos_lat * s.cos_lat * dl * dl
+    }
+}
+
+/// The haversine term of a distance of `km` (1 beyond half the circumference).
+pub(crate) fn haversine_of_km(km: f64) -> f64 {
+    let half = (km / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2);
+    half.sin().powi(2)
+}
+
+/// The distance in kilometres of a haversine term.
+pub(crate) fn km_of_haversine(h: f64) -> f64 {
+    2.0 * EARTH_RADIUS_KM * h.clamp(0.0, 1.0).sqrt().asin()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn spot(lat: f64, lon: f64) -> Spot {
+        let lat = lat.to_radians();
+        Spot {
+            lat,
+            lon: lon.to_radians(),
+            cos_lat: lat.cos(),
+            price: 1.0,
+            size_fit: 0.5,
+            bedrooms: 1,
+            zip: NO_ZIP,
+            kind: None,
+        }
+    }
+
     #[test]
     fn distances_are_plausible() {
         // Seattle to Bellevue is about 10 km.
-        let d = distance_km(47.6062, -122.3321, 47.6101, -122.2015);
+        let h = Origin::new(47.6062, -122.3321).haversine(&spot(47.6101, -122.2015));
+        let d = km_of_haversine(h);
         assert!((9.0..11.0).contains(&d), "{d}");
-        assert_eq!(distance_km(1.0, 2.0, 1.0, 2.0), 0.0);
+        assert!(h < haversine_of_km(10.0) && h > haversine_of_km(9.0));
+        assert_eq!(
+            km_of_haversine(Origin::new(1.0, 2.0).haversine(&spot(1.0, 2.0))),
+            0.0
+        );
+        assert!(
+            Origin::new(1.0, 2.0)
+                .haversine(&spot(f64::NAN, f64::NAN))
+                .is_nan()
+        );
     }
 }

@@ -5,13 +5,13 @@
 //! (`budget_min..=budget_max`), bedrooms (at least the number wanted), type (when the listing
 //! records one). Then a weighted score in 0..1 over the parts the lead gave:
 //!
-//! | part | weight | 1.0 when | falls to 0 |
-//! |---|---|---|---|
-//! | price | 0.35 | at the target: budget midpoint, 0.9 × max alone, 1.1 × min alone | one target away |
-//! | distance | 0.25 | at the point | at the radius |
-//! | bedrooms | 0.20 | exactly as wanted | 4 more than wanted |
-//! | type | 0.10 | type as wanted (0.5 when not recorded) | - |
-//! | size | 0.10 | at least the median living area of its market and bedrooms (0.5 unknown) | 0 m² |
+//! - price, 0.35: 1 at the target (the budget midpoint; 0.9 × max or 1.1 × min when only one
+//!   is given), falling to 0 one target away;
+//! - distance, 0.25: 1 at the point, 0 at the radius (and outside it, when matched by zip);
+//! - bedrooms, 0.20: 1 for exactly as many as wanted, 0 for four more;
+//! - type, 0.10: 1 for the type wanted, 0.5 when the listing records none;
+//! - size, 0.10: living area against the median of its market and bedroom count, capped at
+//!   1; 0.5 when unknown.
 //!
 //! Weights of parts the lead did not state are left out and the rest renormalised. Ties are
 //! broken by property id, so the same preferences always give the same list. Budgets are
@@ -24,12 +24,14 @@ use serde::{Deserialize, Serialize};
 
 use self::index::CatalogueIndex;
 use self::query::{Query, STAGES};
+use self::reasons::reasons;
 use super::{Model, ModelError};
 use crate::datasets::properties::Listing;
 use crate::profile::LeadProfile;
 
 mod index;
 mod query;
+mod reasons;
 #[cfg(test)]
 mod tests;
 
@@ -52,10 +54,19 @@ pub struct MatchInput {
 }
 
 /// The matcher: the catalogue, indexed, and its version.
-#[derive(Debug)]
 pub struct PropertyMatcher {
     index: CatalogueIndex,
     version: String,
+}
+
+impl std::fmt::Debug for PropertyMatcher {
+    // Tens of thousands of listings make no useful debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PropertyMatcher")
+            .field("version", &self.version)
+            .field("listings", &self.len())
+            .finish()
+    }
 }
 
 impl PropertyMatcher {
@@ -101,42 +112,33 @@ impl PropertyMatcher {
         if self.is_empty() {
             return empty(NO_CATALOGUE.into());
         }
-        let q = Query::new(prefs);
+        let q = Query::new(prefs, &self.index);
 
-        // Candidates from the most selective index the preferences allow.
-        let mut candidates = match (q.point, q.zip) {
-            (Some((lat, lon, r)), zip) => {
-                let mut c = self.index.near(lat, lon, r);
-                c.extend_from_slice(zip.map_or(&[][..], |z| self.index.in_zip(z)));
-                c.sort_unstable();
-                c.dedup();
-                c
-            }
-            (None, Some(z)) => self.index.in_zip(z).to_vec(),
-            (None, None) => self.index.priced_within(q.lo, q.hi),
-        };
-        candidates.sort_unstable();
-
-        let mut failed = [0usize; STAGES.len()];
-        let mut scored: Vec<(f64, u32)> = Vec::with_capacity(candidates.len());
+        let candidates = q.candidates(&self.index);
+        let spots = &self.index.spots;
+        let mut scored: Vec<(f64, u32)> = Vec::with_capacity(candidates.len().min(4096));
         for &i in &candidates {
-            let l = &self.index.listings[i as usize];
-            match q.first_failure(l) {
-                Some(stage) => failed[stage] += 1,
-                None => scored.push((q.score(&self.index, l), i)),
+            // The cheap filters first: most candidates fail one and skip the distance.
+            let s = &spots[i as usize];
+            if q.passes_attributes(s)
+                && let Ok(distance) = q.check(s)
+            {
+                scored.push((q.score(s, distance), i));
             }
         }
         if scored.is_empty() {
+            // Rare: count, filter by filter in their stated order, what emptied the list.
+            let mut failed = [0usize; STAGES.len()];
+            for &i in &candidates {
+                if let Err(stage) = q.check(&spots[i as usize]) {
+                    failed[stage] += 1;
+                }
+            }
             return empty(q.explain_empty(self.len(), candidates.len(), &failed));
         }
 
-        let by_rank = |a: &(f64, u32), b: &(f64, u32)| {
-            let (la, lb) = (
-                &self.index.listings[a.1 as usize],
-                &self.index.listings[b.1 as usize],
-            );
-            b.0.total_cmp(&a.0).then_with(|| la.id.cmp(&lb.id))
-        };
+        // Best score first; listings are sorted by id, so the position breaks ties by id.
+        let by_rank = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         if scored.len() > TOP_K {
             scored.select_nth_unstable_by(TOP_K - 1, by_rank);
             scored.truncate(TOP_K);
@@ -146,10 +148,11 @@ impl PropertyMatcher {
             .into_iter()
             .map(|(score, i)| {
                 let l = &self.index.listings[i as usize];
+                let distance = q.check(&self.index.spots[i as usize]).ok().flatten();
                 PropertyMatch {
                     property_id: l.id.clone(),
                     score: (score * 10_000.0).round() / 10_000.0,
-                    reasons: q.reasons(l),
+                    reasons: reasons(&q, l, distance),
                 }
             })
             .collect();

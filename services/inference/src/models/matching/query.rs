@@ -1,11 +1,11 @@
-//! A match request resolved once: the filters a listing must pass, its score, and the
-//! reasons shown to people.
+//! A match request resolved once: the filters a listing must pass, and its score.
 
 use leadbus_shared::event::PropertyPreferences;
 
 use super::DEFAULT_RADIUS_KM;
-use super::index::{CatalogueIndex, distance_km};
-use crate::datasets::properties::{Listing, PropertyType};
+use super::index::{CatalogueIndex, Origin, Spot, haversine_of_km, km_of_haversine};
+use super::reasons::money;
+use crate::datasets::properties::PropertyType;
 
 const W_PRICE: f64 = 0.35;
 const W_DISTANCE: f64 = 0.25;
@@ -13,85 +13,162 @@ const W_BEDROOMS: f64 = 0.20;
 const W_TYPE: f64 = 0.10;
 const W_SIZE: f64 = 0.10;
 
-/// Preferences checked and resolved once per match.
-pub(super) struct Query<'a> {
-    pub(super) prefs: &'a PropertyPreferences,
-    pub(super) point: Option<(f64, f64, f64)>,
-    pub(super) zip: Option<&'a str>,
-    pub(super) lo: f64,
-    pub(super) hi: f64,
-    pub(super) kind: Option<Option<PropertyType>>,
-}
-
 /// Filters, in the order they apply; the index is the stage at which a listing fails.
 pub(super) const STAGES: [&str; 4] = ["location", "budget", "bedrooms", "property type"];
 
+/// A point with its search radius.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Point {
+    pub(super) lat: f64,
+    pub(super) lon: f64,
+    pub(super) radius_km: f64,
+    origin: Origin,
+    /// Haversine term of the radius: a listing is near when its term is at most this.
+    bound: f64,
+}
+
+/// Preferences checked and resolved once per match.
+#[derive(Debug)]
+pub(super) struct Query<'a> {
+    pub(super) prefs: &'a PropertyPreferences,
+    pub(super) point: Option<Point>,
+    pub(super) zip: Option<&'a str>,
+    /// The zip's id in the catalogue; `None` when no listing has it.
+    zip_id: Option<u32>,
+    pub(super) lo: f64,
+    pub(super) hi: f64,
+    /// The type wanted: `Some(None)` when the lead named one the catalogue does not know.
+    pub(super) kind: Option<Option<PropertyType>>,
+    target_price: Option<f64>,
+}
+
 impl<'a> Query<'a> {
-    pub(super) fn new(prefs: &'a PropertyPreferences) -> Self {
+    pub(super) fn new(prefs: &'a PropertyPreferences, index: &CatalogueIndex) -> Self {
         let point = prefs
             .location
             .as_ref()
-            .filter(|g| g.lat.is_finite() && g.lon.is_finite())
-            .map(|g| {
-                let r = g.radius_km.filter(|r| r.is_finite() && *r > 0.0);
-                (g.lat, g.lon, r.unwrap_or(DEFAULT_RADIUS_KM))
-            });
+            .filter(|g| g.lat.is_finite() && g.lon.is_finite());
+        let point = point.map(|g| {
+            let radius_km = g.radius_km.filter(|r| r.is_finite() && *r > 0.0);
+            let radius_km = radius_km.unwrap_or(DEFAULT_RADIUS_KM);
+            let (origin, bound) = (Origin::new(g.lat, g.lon), haversine_of_km(radius_km));
+            Point {
+                lat: g.lat,
+                lon: g.lon,
+                radius_km,
+                origin,
+                bound,
+            }
+        });
         let zip = prefs
             .zipcode
             .as_deref()
             .map(str::trim)
             .filter(|z| !z.is_empty());
-        let lo = prefs.budget_min.filter(|v| v.is_finite()).unwrap_or(0.0);
-        let hi = prefs
-            .budget_max
-            .filter(|v| v.is_finite())
-            .unwrap_or(f64::INFINITY);
-        let kind = prefs.property_type.as_deref().map(PropertyType::parse);
+        let target_price = match (prefs.budget_min, prefs.budget_max) {
+            (Some(lo), Some(hi)) => Some((lo + hi) / 2.0),
+            (None, Some(hi)) => Some(0.9 * hi),
+            (Some(lo), None) => Some(1.1 * lo),
+            (None, None) => None,
+        };
         Query {
             prefs,
             point,
             zip,
-            lo,
-            hi,
-            kind,
+            zip_id: zip.and_then(|z| index.zip_id(z)),
+            lo: prefs.budget_min.filter(|v| v.is_finite()).unwrap_or(0.0),
+            hi: prefs
+                .budget_max
+                .filter(|v| v.is_finite())
+                .unwrap_or(f64::INFINITY),
+            kind: prefs.property_type.as_deref().map(PropertyType::parse),
+            target_price: target_price.filter(|t| t.is_finite() && *t > 0.0),
         }
     }
 
-    /// The first filter `l` fails, as an index into [`STAGES`].
-    pub(super) fn first_failure(&self, l: &Listing) -> Option<usize> {
-        let in_zip = self.zip.is_some() && l.zipcode.as_deref() == self.zip;
-        let near = match (self.point, l.lat, l.lon) {
-            (Some((lat, lon, r)), Some(la), Some(lo)) => distance_km(lat, lon, la, lo) <= r,
-            _ => false,
-        };
-        if (self.point.is_some() || self.zip.is_some()) && !(in_zip || near) {
-            return Some(0);
+    /// The candidates the indexes give: near the point and in the zip code when either is
+    /// given, else within the budget.
+    pub(super) fn candidates(&self, index: &CatalogueIndex) -> Vec<u32> {
+        let in_zip = self.zip_id.map_or(&[][..], |z| index.in_zip(z));
+        match self.point {
+            Some(p) if !in_zip.is_empty() => {
+                let mut c = index.near(p.lat, p.lon, p.radius_km);
+                c.extend_from_slice(in_zip);
+                c.sort_unstable();
+                c.dedup();
+                c
+            }
+            Some(p) => index.near(p.lat, p.lon, p.radius_km),
+            None if self.zip.is_some() => in_zip.to_vec(),
+            None => index.priced_within(self.lo, self.hi),
         }
-        if l.price < self.lo || l.price > self.hi {
-            return Some(1);
+    }
+
+    /// Passes `s` through the filters: its distance in km when a point was given and it is
+    /// within the radius, or the index into [`STAGES`] of the first filter it fails.
+    pub(super) fn check(&self, s: &Spot) -> Result<Option<f64>, usize> {
+        // A listing without coordinates has a NaN term, which is never within the bound.
+        let near = self.point.and_then(|p| {
+            let h = p.origin.haversine(s);
+            (h <= p.bound).then_some(h)
+        });
+        let in_zip = self.zip_id.is_some_and(|z| s.zip == z);
+        if (self.point.is_some() || self.zip.is_some()) && near.is_none() && !in_zip {
+            return Err(0);
         }
-        if self.prefs.bedrooms.is_some_and(|want| l.bedrooms < want) {
-            return Some(2);
+        if s.price < self.lo || s.price > self.hi {
+            return Err(1);
         }
-        if let (Some(want), Some(have)) = (self.kind, l.property_type)
+        if self.prefs.bedrooms.is_some_and(|want| s.bedrooms < want) {
+            return Err(2);
+        }
+        if let (Some(want), Some(have)) = (self.kind, s.kind)
             && want != Some(have)
         {
-            return Some(3);
+            return Err(3);
         }
-        None
+        Ok(near.map(km_of_haversine))
     }
 
-    fn target_price(&self) -> Option<f64> {
-        let t = match (self.prefs.budget_min, self.prefs.budget_max) {
-            (Some(lo), Some(hi)) => (lo + hi) / 2.0,
-            (None, Some(hi)) => 0.9 * hi,
-            (Some(lo), None) => 1.1 * lo,
-            (None, None) => return None,
+    /// True when `s` passes budget, bedrooms and type (the filters that need no distance).
+    pub(super) fn passes_attributes(&self, s: &Spot) -> bool {
+        s.price >= self.lo
+            && s.price <= self.hi
+            && self.prefs.bedrooms.is_none_or(|want| s.bedrooms >= want)
+            && match (self.kind, s.kind) {
+                (Some(want), Some(have)) => want == Some(have),
+                _ => true,
+            }
+    }
+
+    /// Weighted score in 0..1 over the parts the lead stated; `distance` from [`Self::check`].
+    pub(super) fn score(&self, s: &Spot, distance: Option<f64>) -> f64 {
+        let mut weight = W_SIZE;
+        let mut sum = W_SIZE * s.size_fit;
+        let mut add = |w: f64, fit: f64| {
+            weight += w;
+            sum += w * fit;
         };
-        (t.is_finite() && t > 0.0).then_some(t)
+        if let Some(target) = self.target_price {
+            add(W_PRICE, (1.0 - (s.price - target).abs() / target).max(0.0));
+        }
+        if let Some(p) = self.point {
+            // In the zip code but outside the radius (or unplaced): no distance credit.
+            let fit = distance.map_or(0.0, |d| (1.0 - d / p.radius_km).clamp(0.0, 1.0));
+            add(W_DISTANCE, fit);
+        }
+        if let Some(want) = self.prefs.bedrooms {
+            let extra = f64::from(s.bedrooms.saturating_sub(want));
+            add(W_BEDROOMS, (1.0 - 0.25 * extra).max(0.0));
+        }
+        if self.kind.is_some() {
+            add(W_TYPE, if s.kind.is_some() { 1.0 } else { 0.5 });
+        }
+        sum / weight
     }
 
-    /// Which filter left nothing, with what it was asked. `total` is the catalogue size.
+    /// Which filter left nothing, with what it was asked. `total` is the catalogue size,
+    /// `candidates` what the indexes gave, `failed` how many failed at each stage.
     pub(super) fn explain_empty(
         &self,
         total: usize,
@@ -113,11 +190,15 @@ impl<'a> Query<'a> {
         }
         let detail = match stage {
             0 => match (self.point, self.zip) {
-                (Some((lat, lon, r)), Some(z)) => {
-                    format!("no listing within {r} km of ({lat}, {lon}) nor in zip code {z}")
-                }
-                (Some((lat, lon, r)), None) => {
-                    format!("no listing within {r} km of ({lat}, {lon})")
+                (Some(p), Some(z)) => format!(
+                    "no listing within {} km of ({}, {}) nor in zip code {z}",
+                    p.radius_km, p.lat, p.lon
+                ),
+                (Some(p), None) => {
+                    format!(
+                        "no listing within {} km of ({}, {})",
+                        p.radius_km, p.lat, p.lon
+                    )
                 }
                 (None, Some(z)) => format!("no listing in zip code {z}"),
                 (None, None) => "no listing matches the location".into(),
@@ -151,103 +232,4 @@ impl<'a> Query<'a> {
             (None, None) => "(none)".into(),
         }
     }
-
-    /// Weighted score in 0..1 over the parts the lead stated.
-    pub(super) fn score(&self, index: &CatalogueIndex, l: &Listing) -> f64 {
-        let mut parts: [(f64, f64); 5] = [(0.0, 0.0); 5];
-        if let Some(target) = self.target_price() {
-            parts[0] = (W_PRICE, (1.0 - (l.price - target).abs() / target).max(0.0));
-        }
-        if let (Some((lat, lon, r)), Some(la), Some(lo)) = (self.point, l.lat, l.lon) {
-            parts[1] = (
-                W_DISTANCE,
-                (1.0 - distance_km(lat, lon, la, lo) / r).clamp(0.0, 1.0),
-            );
-        }
-        if let Some(want) = self.prefs.bedrooms {
-            let extra = f64::from(l.bedrooms.saturating_sub(want));
-            parts[2] = (W_BEDROOMS, (1.0 - 0.25 * extra).max(0.0));
-        }
-        if self.kind.is_some() {
-            parts[3] = (W_TYPE, if l.property_type.is_some() { 1.0 } else { 0.5 });
-        }
-        parts[4] = (W_SIZE, size_fit(index, l).unwrap_or(0.5));
-        let weight: f64 = parts.iter().map(|p| p.0).sum();
-        parts.iter().map(|(w, s)| w * s).sum::<f64>() / weight
-    }
-
-    /// Human-readable reasons, in the order of the score parts.
-    pub(super) fn reasons(&self, l: &Listing) -> Vec<String> {
-        let cur = l.market.currency();
-        let mut out = Vec::with_capacity(5);
-        out.push(match (self.prefs.budget_min, self.prefs.budget_max) {
-            (Some(lo), Some(hi)) => {
-                format!(
-                    "price {} {cur}, within budget {}-{}",
-                    money(l.price),
-                    money(lo),
-                    money(hi)
-                )
-            }
-            (None, Some(hi)) => format!(
-                "price {} {cur}, within budget up to {}",
-                money(l.price),
-                money(hi)
-            ),
-            (Some(lo), None) => format!(
-                "price {} {cur}, above the minimum {}",
-                money(l.price),
-                money(lo)
-            ),
-            (None, None) => format!("price {} {cur}", money(l.price)),
-        });
-        match (self.point, l.lat, l.lon) {
-            (Some((lat, lon, r)), Some(la), Some(lo)) if distance_km(lat, lon, la, lo) <= r => out
-                .push(format!(
-                    "{:.1} km from the requested location ({})",
-                    distance_km(lat, lon, la, lo),
-                    l.place
-                )),
-            _ => match (&self.zip, &l.zipcode) {
-                (Some(_), Some(z)) => out.push(format!("in zip code {z} ({})", l.place)),
-                _ => out.push(format!("in {}", l.place)),
-            },
-        }
-        out.push(match self.prefs.bedrooms {
-            Some(want) => format!("{} bedrooms (wanted {want} or more)", l.bedrooms),
-            None => format!("{} bedrooms", l.bedrooms),
-        });
-        match (self.kind, l.property_type) {
-            (Some(_), Some(t)) => out.push(format!("{}, as wanted", t.as_str())),
-            (Some(_), None) => out.push("type not recorded in this catalogue".into()),
-            (None, Some(t)) => out.push(t.as_str().to_owned()),
-            (None, None) => {}
-        }
-        if let Some(m2) = l.living_m2 {
-            out.push(format!("{m2:.0} m² living area"));
-        }
-        out
-    }
-}
-
-/// Living area against the median of the same market and bedroom count, capped at 1.
-fn size_fit(index: &CatalogueIndex, l: &Listing) -> Option<f64> {
-    let typical = index.typical_m2(l.market, l.bedrooms)?;
-    Some((l.living_m2? / typical).min(1.0))
-}
-
-/// `1225000.0` as `1,225,000`.
-fn money(v: f64) -> String {
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if v < 0.0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
