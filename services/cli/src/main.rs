@@ -4,6 +4,7 @@ mod dlq;
 mod load;
 mod load_prep;
 mod publish;
+mod reprocess;
 mod run;
 mod servers;
 mod signals;
@@ -44,6 +45,10 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Read dead letters and re-inject them.
     Dlq(dlq::DlqArgs),
+    /// Reprocess a time range of LEAD_EVENTS at low priority (results marked replay: true).
+    Replay(reprocess::ReplayArgs),
+    /// Rebuild lead profiles and the Redis cache from LEAD_EVENTS (run with inference stopped).
+    Rebuild,
     /// Fit a model from a CSV and write its artifact.
     Train(train::TrainArgs),
     /// Mint a development token for a tenant.
@@ -110,6 +115,8 @@ async fn main() -> ExitCode {
         Command::Load(args) => load::run(&config, args).await,
         Command::Publish(args) => publish::run(&config, args).await,
         Command::Dlq(args) => dlq::run(&config, args).await,
+        Command::Replay(args) => reprocess::replay(&config, args).await,
+        Command::Rebuild => reprocess::rebuild(&config).await,
         Command::Train(args) => train::run(&config, args),
         Command::Token(args) => token::run(&config, args),
     };
