@@ -21,6 +21,8 @@ pub struct Config {
     pub redis_url: String,
     /// Where the gateway listens.
     pub gateway_listen: SocketAddr,
+    /// Where the inference service answers `/healthz`.
+    pub inference_listen: SocketAddr,
     /// HS256 secret for client tokens.
     pub jwt_secret: String,
     /// Folder with the public datasets (`leads/`, `churn/`, `properties/`).
@@ -66,6 +68,7 @@ impl Default for Config {
             nats_url: "nats://127.0.0.1:4222".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
             gateway_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            inference_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             jwt_secret: DEV_JWT_SECRET.into(),
             data_dir: PathBuf::from("../shared/data"),
             models_dir: None,

@@ -73,6 +73,7 @@ impl Platform {
             nats_url: nats.url(),
             redis_url: redis.url(),
             gateway_listen: "127.0.0.1:0".parse().unwrap(),
+            inference_listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir(),
             ..Config::default()
         };

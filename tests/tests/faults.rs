@@ -142,3 +142,42 @@ async fn redis_answers(url: &str) -> bool {
         Ok(Some(_))
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_consumer_is_recreated_and_health_says_so_meanwhile() {
+    let platform = Platform::start().await;
+    let js = platform.js().await;
+    let health = std::sync::Arc::clone(&platform.inference.as_ref().unwrap().health);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let h = health.clone();
+            async move { h.all_consuming() }
+        })
+        .await
+    );
+
+    let stream = js.get_stream("LEAD_EVENTS").await.unwrap();
+    stream.delete_consumer("inference-medium").await.unwrap();
+    // It comes back by itself, and events of that priority flow again.
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let stream = stream.clone();
+            async move { stream.consumer_info("inference-medium").await.is_ok() }
+        })
+        .await,
+        "consumer not re-created"
+    );
+    let e = event(1);
+    Producer::new(js.clone()).publish(&e).await.unwrap();
+    let processed = eventually(Duration::from_secs(30), || {
+        let (js, id) = (js.clone(), e.event_id.clone());
+        async move { stored_completes(&js).await.contains_key(&id) }
+    })
+    .await;
+    assert!(
+        processed,
+        "event not processed after the consumer was deleted"
+    );
+    assert!(health.all_consuming());
+    platform.stop().await;
+}

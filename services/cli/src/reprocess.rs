@@ -89,10 +89,14 @@ pub(crate) async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<
 pub(crate) async fn rebuild(config: &Config) -> anyhow::Result<()> {
     let js = jetstream(config).await?;
     let models = Arc::new(
-        Models::load(config.models_dir.as_deref(), &config.data_dir).context("cannot load models")?,
+        Models::load(config.models_dir.as_deref(), &config.data_dir)
+            .context("cannot load models")?,
     );
     let profiles = ProfileStore::open(&js).await?;
-    let l2 = RedisL2::new(&config.redis_url, Duration::from_millis(config.redis_timeout_ms))?;
+    let l2 = RedisL2::new(
+        &config.redis_url,
+        Duration::from_millis(config.redis_timeout_ms),
+    )?;
     let cache = IntelCache::new(
         &CacheConfig {
             l1_capacity: config.l1_capacity,
@@ -103,10 +107,17 @@ pub(crate) async fn rebuild(config: &Config) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let progress = bar(0, "rebuild");
-    let result = run_rebuild(&js, &profiles, &models, &cache, config.max_payload_bytes, |p| {
-        progress.set_length(p.events_total);
-        progress.set_position(p.events_read + p.events_skipped);
-    })
+    let result = run_rebuild(
+        &js,
+        &profiles,
+        &models,
+        &cache,
+        config.max_payload_bytes,
+        |p| {
+            progress.set_length(p.events_total);
+            progress.set_position(p.events_read + p.events_skipped);
+        },
+    )
     .await?;
     progress.finish_and_clear();
     println!(

@@ -26,6 +26,7 @@ fn spawn_inference(nats: &NatsServer, redis: &RedisServer) -> Child {
         .env("LEADBUS_NATS_URL", nats.url())
         .env("LEADBUS_REDIS_URL", redis.url())
         .env("LEADBUS_DATA_DIR", data_dir())
+        .env("LEADBUS_INFERENCE_LISTEN", "127.0.0.1:0")
         .env("LEADBUS_ACK_WAIT_SECS", "3")
         .env("LEADBUS_PROCESSING_TIMEOUT_SECS", "10")
         .env("RUST_LOG", "warn")

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod consume;
 pub mod datasets;
+pub mod health_http;
 pub mod models;
 pub mod pipeline;
 pub mod profile;

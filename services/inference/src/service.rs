@@ -36,6 +36,14 @@ pub enum StartError {
     /// Redis URL is malformed.
     #[error("invalid redis_url: {0}")]
     Redis(String),
+    /// The health endpoint's address is taken.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The events stream is missing.
     #[error("stream {EVENTS_STREAM} unavailable: {0}")]
     Stream(String),
@@ -89,6 +97,7 @@ impl Inference {
         if !l2.ping().await {
             warn!(url = %config.redis_url, "redis unreachable at start; running without L2 until it returns");
         }
+        let redis_for_health = Arc::clone(&l2);
         let cache = IntelCache::new(
             &CacheConfig {
                 l1_capacity: config.l1_capacity,
@@ -140,8 +149,20 @@ impl Inference {
             shutdown.clone(),
         ));
         tasks.close();
+        let health_addr = crate::health_http::serve_health(
+            config.inference_listen,
+            Arc::clone(&health),
+            Some(redis_for_health),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.inference_listen,
+            source,
+        })?;
         info!(
             max_concurrent = config.max_concurrent_processing,
+            health = %format!("http://{health_addr}/healthz"),
             "inference service started"
         );
         Ok(Inference {

@@ -37,6 +37,11 @@ impl Health {
         self.consuming[Self::index(p)].store(on, Ordering::Relaxed);
     }
 
+    /// True when this priority's pull stream is open.
+    pub fn is_consuming(&self, p: Priority) -> bool {
+        self.consuming[Self::index(p)].load(Ordering::Relaxed)
+    }
+
     /// True when every priority's pull stream is open.
     pub fn all_consuming(&self) -> bool {
         self.consuming.iter().all(|c| c.load(Ordering::Relaxed))

@@ -1,0 +1,84 @@
+//! `GET /healthz` of the inference service: are all four consumers pulling, is Redis there.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use leadbus_shared::Priority;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::cache::RedisL2;
+use crate::consume::Health;
+
+#[derive(Debug, Clone)]
+struct HealthState {
+    consume: Arc<Health>,
+    redis: Option<Arc<RedisL2>>,
+    shutdown: CancellationToken,
+}
+
+/// 200 while every priority's pull stream is open and not draining; 503 otherwise. Redis is
+/// reported but does not fail the check: without it the service is slower, not wrong.
+async fn healthz(State(s): State<HealthState>) -> (StatusCode, Json<Value>) {
+    let consumers: serde_json::Map<String, Value> = Priority::ALL
+        .iter()
+        .map(|p| {
+            (
+                p.as_str().to_owned(),
+                Value::Bool(s.consume.is_consuming(*p)),
+            )
+        })
+        .collect();
+    let consuming = s.consume.all_consuming();
+    let draining = s.shutdown.is_cancelled();
+    let redis = s.redis.as_ref().is_some_and(|r| r.is_healthy());
+    let ok = consuming && !draining;
+    let body = json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "consumers": consumers,
+        "redis": if redis { "up" } else { "down" },
+        "draining": draining,
+    });
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
+}
+
+/// Serves the health endpoint on `addr` until `shutdown`; returns the bound address.
+pub async fn serve_health(
+    addr: SocketAddr,
+    consume: Arc<Health>,
+    redis: Option<Arc<RedisL2>>,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let state = HealthState {
+        consume,
+        redis,
+        shutdown: shutdown.clone(),
+    };
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state);
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        if let Err(error) = serve.await {
+            warn!(%error, "inference health endpoint ended");
+        }
+    });
+    Ok(bound)
+}
