@@ -4,6 +4,7 @@
 
 mod consumers;
 mod fetch;
+mod shares;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use tracing::{debug, warn};
 
 pub use consumers::{consumer_config, durable_name, ensure_consumer};
 pub use fetch::run_fetcher;
+pub use shares::{Shares, WEIGHTS};
 
 use crate::pipeline::{Outcome, Pipeline, retry_delay};
 
@@ -48,7 +50,7 @@ impl Health {
     }
 }
 
-/// Takes events from the four priority channels, highest first, and runs each on its own
+/// Takes events from the four priority channels by their [`Shares`] and runs each on its own
 /// task while holding one of `max_concurrent` permits. Returns when `shutdown` fires; events
 /// still queued are handed back to the server for redelivery.
 pub async fn run_scheduler(
@@ -60,6 +62,9 @@ pub async fn run_scheduler(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(max_concurrent));
+    let mut shares = Shares::default();
+    // One event per priority held back, so the choice sees which levels have work.
+    let mut heads: [Option<Message>; 4] = Default::default();
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -68,19 +73,38 @@ pub async fn run_scheduler(
                 Err(_) => break,
             },
         };
-        let [critical, high, medium, low] = channels.as_mut_slice() else {
-            warn!("scheduler needs one channel per priority");
-            break;
+        for (head, rx) in heads.iter_mut().zip(channels.iter_mut()) {
+            if head.is_none() {
+                *head = rx.try_recv().ok();
+            }
+        }
+        if heads.iter().all(Option::is_none) {
+            // Nothing waiting anywhere: sleep until any level has an event.
+            let [critical, high, medium, low] = channels.as_mut_slice() else {
+                warn!("scheduler needs one channel per priority");
+                break;
+            };
+            let (index, msg) = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(m) = critical.recv() => (0, m),
+                Some(m) = high.recv() => (1, m),
+                Some(m) = medium.recv() => (2, m),
+                Some(m) = low.recv() => (3, m),
+                else => break,
+            };
+            heads[index] = Some(msg);
+        }
+        let waiting = [0, 1, 2, 3].map(|i| heads[i].is_some());
+        let Some(priority) = shares.pick(waiting) else {
+            continue;
         };
-        // Biased: a waiting critical event is always taken before anything else.
-        let msg = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            Some(m) = critical.recv() => m,
-            Some(m) = high.recv() => m,
-            Some(m) = medium.recv() => m,
-            Some(m) = low.recv() => m,
-            else => break,
+        let index = Priority::ALL
+            .iter()
+            .position(|p| *p == priority)
+            .unwrap_or(0);
+        let Some(msg) = heads[index].take() else {
+            continue;
         };
         let pipeline = Arc::clone(&pipeline);
         tracker.spawn(async move {
@@ -96,6 +120,11 @@ pub async fn run_scheduler(
     }
 
     // Queued but not started: give them back now rather than after ack_wait.
+    for msg in heads.into_iter().flatten() {
+        if let Err(error) = msg.ack_with(AckKind::Nak(None)).await {
+            debug!(%error, "nak on shutdown failed; the server redelivers after ack_wait");
+        }
+    }
     for rx in &mut channels {
         rx.close();
         while let Ok(msg) = rx.try_recv() {

@@ -1,0 +1,62 @@
+//! Priority under load: critical events are served before a low-priority backlog drains.
+
+// Tests fail loudly: unwrap is the point here.
+#![allow(clippy::unwrap_used)]
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use leadbus_shared::client::Producer;
+use leadbus_shared::{EventType, LeadEvent, LeadId, Priority, TenantId};
+use leadbus_tests::{Platform, eventually, stored_completes};
+
+fn event(i: usize, priority: Priority) -> LeadEvent {
+    let mut e = LeadEvent::new(
+        EventType::ScoreRefreshRequested,
+        TenantId::new("acme").unwrap(),
+        LeadId::new(format!("{priority}{}", i % 300)).unwrap(),
+    );
+    e.priority = priority;
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn critical_events_are_processed_before_a_low_backlog_drains() {
+    let platform = Platform::start_with(|c| c.max_concurrent_processing = 4).await;
+    let js = platform.js().await;
+    let producer = Producer::new(js.clone());
+
+    let low: Vec<_> = (0..3000).map(|i| event(i, Priority::Low)).collect();
+    let mut acks = FuturesUnordered::new();
+    for e in &low {
+        acks.push(producer.send(e).await.unwrap().into_future());
+    }
+    while let Some(ack) = acks.next().await {
+        ack.unwrap();
+    }
+    let critical: Vec<_> = (0..20).map(|i| event(i, Priority::Critical)).collect();
+    for e in &critical {
+        producer.publish(e).await.unwrap();
+    }
+
+    let ids: Vec<String> = critical.iter().map(|e| e.event_id.clone()).collect();
+    let done = eventually(Duration::from_secs(120), || {
+        let (js, ids) = (js.clone(), ids.clone());
+        async move {
+            let stored = stored_completes(&js).await;
+            ids.iter().all(|id| stored.contains_key(id))
+        }
+    })
+    .await;
+    assert!(done, "critical events were not processed");
+    let stored = stored_completes(&js).await;
+    let low_done = low
+        .iter()
+        .filter(|e| stored.contains_key(&e.event_id))
+        .count();
+    eprintln!("all 20 critical events done while {low_done} of 3000 low events were");
+    assert!(low_done < low.len(), "the low backlog drained first");
+    platform.stop().await;
+}
