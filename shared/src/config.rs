@@ -55,6 +55,12 @@ pub struct Config {
     pub max_ack_pending: i64,
     /// Where `leadbus run` keeps the data of servers it starts itself.
     pub state_dir: PathBuf,
+    /// Messages the gateway queues per WebSocket before it closes a client as too slow.
+    pub ws_send_queue: usize,
+    /// Seconds between the gateway's WebSocket pings.
+    pub ws_ping_secs: u64,
+    /// Seconds of silence (not even a pong) after which a WebSocket is closed as dead.
+    pub ws_idle_secs: u64,
 }
 
 impl Default for Config {
@@ -80,6 +86,9 @@ impl Default for Config {
             max_deliver: 5,
             max_ack_pending: 1000,
             state_dir: PathBuf::from(".leadbus"),
+            ws_send_queue: 1024,
+            ws_ping_secs: 20,
+            ws_idle_secs: 60,
         }
     }
 }
@@ -126,6 +135,9 @@ impl Config {
         }
         if self.duplicate_window_secs == 0 || self.ack_wait_secs == 0 {
             return fail("duplicate_window_secs and ack_wait_secs must be at least 1");
+        }
+        if self.ws_send_queue == 0 || self.ws_ping_secs == 0 || self.ws_idle_secs == 0 {
+            return fail("ws_send_queue, ws_ping_secs and ws_idle_secs must be at least 1");
         }
         Ok(())
     }

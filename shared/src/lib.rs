@@ -11,6 +11,8 @@ pub mod dlq;
 pub mod event;
 pub mod ids;
 pub mod intel;
+pub mod status;
+pub mod status_recorder;
 pub mod streams;
 pub mod subjects;
 pub mod validate;

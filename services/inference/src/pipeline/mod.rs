@@ -15,6 +15,7 @@ use async_nats::jetstream::Message;
 use chrono::Utc;
 use leadbus_shared::event::SCHEMA_VERSION;
 use leadbus_shared::intel::{CacheSource, Intelligence};
+use leadbus_shared::status_recorder::StatusRecorder;
 use leadbus_shared::subjects::{MSG_ID_HEADER, parse_event_subject};
 use leadbus_shared::validate::{RejectKind, Rejection, decode_event};
 use leadbus_shared::{EventType, LeadEvent};
@@ -51,6 +52,8 @@ pub struct Pipeline {
     max_payload: usize,
     max_deliver: i64,
     replay: bool,
+    /// Event status records for `GET /v1/events/{id}` (see [`Pipeline::process`]).
+    status: StatusRecorder,
 }
 
 impl Pipeline {
@@ -72,6 +75,7 @@ impl Pipeline {
             max_payload,
             max_deliver,
             replay: false,
+            status: StatusRecorder::default(),
         }
     }
 
@@ -83,6 +87,20 @@ impl Pipeline {
     /// Processes one delivery of an event. Never panics on input; every path ends in an
     /// [`Outcome`].
     pub async fn process(&self, msg: &Message) -> Outcome {
+        // -- event status hook (gateway, issue 5): records processing, then the final phase;
+        // -- it never changes the outcome.
+        self.status.processing(msg).await;
+        let outcome = self.process_event(msg).await;
+        match &outcome {
+            Outcome::Completed => self.status.completed(msg).await,
+            Outcome::DeadLettered(kind) => self.status.dead_lettered(msg, *kind).await,
+            Outcome::Retry(_) => {}
+        }
+        outcome
+        // -- end of the event status hook
+    }
+
+    async fn process_event(&self, msg: &Message) -> Outcome {
         let started = Instant::now();
         let (stream_seq, delivered) = match msg.info() {
             Ok(info) => (info.stream_sequence, info.delivered),
