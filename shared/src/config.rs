@@ -61,6 +61,9 @@ pub struct Config {
     pub ws_ping_secs: u64,
     /// Seconds of silence (not even a pong) after which a WebSocket is closed as dead.
     pub ws_idle_secs: u64,
+    /// Seconds the gateway keeps answering (`/readyz` with 503) after a shutdown signal
+    /// before it stops accepting connections, so load balancers see it leave.
+    pub drain_secs: u64,
 }
 
 impl Default for Config {
@@ -89,6 +92,7 @@ impl Default for Config {
             ws_send_queue: 1024,
             ws_ping_secs: 20,
             ws_idle_secs: 60,
+            drain_secs: 2,
         }
     }
 }

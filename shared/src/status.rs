@@ -171,10 +171,7 @@ impl StatusStore {
             .get_key_value(STATUS_BUCKET)
             .await
             .map_err(|e| StatusError::Bucket(e.to_string()))?;
-        Ok(StatusStore {
-            js: js.clone(),
-            kv,
-        })
+        Ok(StatusStore { js: js.clone(), kv })
     }
 
     /// Sends one phase record without waiting for the stream; await the returned future to

@@ -145,7 +145,10 @@ pub async fn run_feed(
             health.pending.store(info.pending, Ordering::Relaxed);
             metrics::gauge!("leadbus_gateway_feed_pending").set(info.pending as f64);
             if info.pending > LAG_WARNING && !lagging {
-                warn!(pending = info.pending, seq, "intel feed is falling behind LEAD_INTEL");
+                warn!(
+                    pending = info.pending,
+                    seq, "intel feed is falling behind LEAD_INTEL"
+                );
             }
             lagging = info.pending > LAG_WARNING;
             let Some(tokens) = parse_intel_subject(&msg.subject) else {

@@ -75,11 +75,7 @@ impl Hub {
     }
 
     /// Registers a connection of `tenant` whose messages go to `queue`.
-    pub fn join(
-        self: &Arc<Self>,
-        tenant: &str,
-        queue: mpsc::Sender<Arc<FeedItem>>,
-    ) -> Membership {
+    pub fn join(self: &Arc<Self>, tenant: &str, queue: mpsc::Sender<Arc<FeedItem>>) -> Membership {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let evicted = CancellationToken::new();
         let mut registry = self.lock();

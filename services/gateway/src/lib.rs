@@ -110,6 +110,7 @@ pub struct Gateway {
     feed: JoinHandle<()>,
     sockets: TaskTracker,
     shutdown: CancellationToken,
+    drain: Duration,
 }
 
 impl Gateway {
@@ -198,10 +199,20 @@ impl Gateway {
             source,
         })?;
         let sockets = state.sockets.clone();
-        let stop = shutdown.clone();
+        // Draining: the shutdown signal makes `/readyz` answer 503 and closes every WebSocket
+        // at once; the listener stops accepting `drain_secs` later.
+        let stop_serving = CancellationToken::new();
+        let drain = Duration::from_secs(config.drain_secs);
+        let (signal, stop) = (shutdown.clone(), stop_serving.clone());
+        tokio::spawn(async move {
+            signal.cancelled().await;
+            info!(drain_secs = drain.as_secs(), "gateway draining");
+            tokio::time::sleep(drain).await;
+            stop.cancel();
+        });
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await });
+                .with_graceful_shutdown(stop_serving.cancelled_owned());
             if let Err(error) = serve.await {
                 warn!(%error, "gateway server ended with an error");
             }
@@ -213,10 +224,12 @@ impl Gateway {
             feed,
             sockets,
             shutdown,
+            drain: Duration::from_secs(config.drain_secs),
         })
     }
 
-    /// Stops accepting, closes every WebSocket with 1001, and waits (bounded) for them.
+    /// Drains (see `drain_secs`), closes every WebSocket with 1001, stops accepting, and
+    /// waits (bounded) for all of it.
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.sockets.close();
@@ -226,7 +239,7 @@ impl Gateway {
         {
             warn!("websockets did not close in time");
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        let _ = tokio::time::timeout(self.drain + Duration::from_secs(5), self.server).await;
         let _ = self.feed.await;
         info!("gateway stopped");
     }

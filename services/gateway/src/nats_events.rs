@@ -31,7 +31,10 @@ impl NatsEvents {
             Event::SlowConsumer(sid) => {
                 self.slow_consumers.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("leadbus_gateway_nats_slow_consumer_total").increment(1);
-                error!(sid, "gateway NATS subscription is a slow consumer: messages were dropped");
+                error!(
+                    sid,
+                    "gateway NATS subscription is a slow consumer: messages were dropped"
+                );
             }
             Event::Disconnected => {
                 self.disconnects.fetch_add(1, Ordering::Relaxed);

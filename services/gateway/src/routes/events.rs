@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use leadbus_shared::TenantId;
-use leadbus_shared::client::{PublishError, Producer};
+use leadbus_shared::client::{Producer, PublishError};
 use leadbus_shared::status::{EventStatus, Phase, PhaseRecord};
 use leadbus_shared::validate::{MAX_EVENT_ID_LEN, RejectKind, decode_event};
 use serde_json::{Value, json};
@@ -204,7 +204,9 @@ pub async fn status(
         ))),
         Err(error) => {
             warn!(%tenant, %event_id, %error, "status read failed");
-            Err(ApiError::Unavailable("event status unavailable; retry".into()))
+            Err(ApiError::Unavailable(
+                "event status unavailable; retry".into(),
+            ))
         }
     }
 }

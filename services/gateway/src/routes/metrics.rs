@@ -35,7 +35,8 @@ pub async fn prometheus(State(state): State<AppState>) -> Response {
 
 /// The metrics document of the token's tenant.
 pub async fn document(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<Value> {
-    let (checks, dead_lettered) = tokio::join!(state.probes.checks(), dead_letters(&state, &tenant));
+    let (checks, dead_lettered) =
+        tokio::join!(state.probes.checks(), dead_letters(&state, &tenant));
     let figures = state.stats.snapshot(tenant.as_str());
     let draining = state.shutdown.is_cancelled();
     let feed = state.feed_health.is_live();
@@ -82,7 +83,10 @@ async fn dead_letters(state: &AppState, tenant: &TenantId) -> Option<u64> {
         .await
         .ok()?;
     subjects
-        .try_fold(0u64, |sum, (_, count)| async move { Ok(sum + count as u64) })
+        .try_fold(
+            0u64,
+            |sum, (_, count)| async move { Ok(sum + count as u64) },
+        )
         .await
         .ok()
 }

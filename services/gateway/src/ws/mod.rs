@@ -339,7 +339,10 @@ impl Connection {
         let (replay, resume) = match started {
             Ok(started) => started,
             Err(ReplayError::Busy) => {
-                return Err(End::Close(CLOSE_TRY_AGAIN, "too many clients resuming; retry"));
+                return Err(End::Close(
+                    CLOSE_TRY_AGAIN,
+                    "too many clients resuming; retry",
+                ));
             }
             Err(error) => {
                 warn!(tenant = %self.tenant, %error, "cannot start a replay");
@@ -434,8 +437,5 @@ impl Connection {
 }
 
 fn slow() -> End {
-    End::Close(
-        CLOSE_SLOW_CLIENT,
-        "slow client: the send queue filled up",
-    )
+    End::Close(CLOSE_SLOW_CLIENT, "slow client: the send queue filled up")
 }

@@ -108,7 +108,12 @@ pub async fn start(
         .get_stream(INTEL_STREAM)
         .await
         .map_err(|e| stream_err(&e))?;
-    let state = stream.info().await.map_err(|e| stream_err(&e))?.state.clone();
+    let state = stream
+        .info()
+        .await
+        .map_err(|e| stream_err(&e))?
+        .state
+        .clone();
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: tenant_intel_filter(tenant),
