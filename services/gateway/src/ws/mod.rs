@@ -12,6 +12,7 @@ pub mod replay;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -60,13 +61,15 @@ pub async fn ws_handler(
     State(state): State<AppState>,
     Query(query): Query<WsQuery>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    // The token first: a request without one learns nothing else.
     let tenant = tenant_from(
         &headers,
         query.access_token.as_deref(),
         &state.config.jwt_secret,
     )?;
+    let upgrade = upgrade.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable("the gateway is shutting down".into()));
     }
