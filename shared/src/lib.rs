@@ -11,6 +11,7 @@ pub mod dlq;
 pub mod event;
 pub mod ids;
 pub mod intel;
+pub mod nats_url;
 pub mod status;
 pub mod status_recorder;
 pub mod streams;

@@ -121,7 +121,7 @@ impl Gateway {
     ) -> Result<Gateway, StartError> {
         let nats_events = Arc::new(NatsEvents::default());
         let events = Arc::clone(&nats_events);
-        let nats = async_nats::ConnectOptions::new()
+        let nats = leadbus_shared::nats_url::connect_options(&config.nats_url)
             .name("leadbus-gateway")
             .event_callback(move |event| {
                 let events = Arc::clone(&events);
