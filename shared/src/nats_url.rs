@@ -5,10 +5,9 @@
 /// percent-encoded characters in the user or password are taken literally.
 pub fn connect_options(url: &str) -> async_nats::ConnectOptions {
     match credentials(url) {
-        Some((user, password)) => async_nats::ConnectOptions::with_user_and_password(
-            user.to_owned(),
-            password.to_owned(),
-        ),
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.to_owned(), password.to_owned())
+        }
         None => async_nats::ConnectOptions::new(),
     }
 }

@@ -211,8 +211,11 @@ async fn the_dashboard_connects_and_shows_intelligence_published_during_the_test
 
     // The page connects...
     assert!(
-        cdp.wait_for(&session, "document.getElementById('status')?.textContent === 'live'")
-            .await,
+        cdp.wait_for(
+            &session,
+            "document.getElementById('status')?.textContent === 'live'"
+        )
+        .await,
         "the page did not connect: status {}",
         cdp.eval(&session, "document.getElementById('status')?.textContent")
             .await

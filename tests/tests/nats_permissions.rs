@@ -143,8 +143,14 @@ async fn a_tenant_cannot_publish_as_another_nor_read_its_intelligence() {
         .unwrap();
 
     // Globex gets it, over NATS and through the gateway; acme gets nothing.
-    let got = tokio::time::timeout(WAIT, own.next()).await.unwrap().unwrap();
-    assert_eq!(got.subject.as_str(), "leads.intel.globex.g1.intelligence_complete");
+    let got = tokio::time::timeout(WAIT, own.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.subject.as_str(),
+        "leads.intel.globex.g1.intelligence_complete"
+    );
     let relayed = globex_ws.collect("intelligence_complete", 1, WAIT).await;
     assert_eq!(relayed.len(), 1);
     assert_eq!(relayed[0]["data"]["event_id"], "e-globex-1");

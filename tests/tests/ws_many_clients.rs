@@ -136,7 +136,11 @@ async fn a_thousand_clients_of_ten_tenants_each_get_exactly_their_tenants_messag
         );
         let own = format!("t{}", seen.tenant);
         assert!(seen.tenants_in_data.iter().all(|t| *t == own));
-        assert!(!extra, "client of t{} got more than its tenant's", seen.tenant);
+        assert!(
+            !extra,
+            "client of t{} got more than its tenant's",
+            seen.tenant
+        );
         latencies.extend(seen.latencies_ms);
     }
     latencies.sort_by(f64::total_cmp);
