@@ -184,6 +184,7 @@ impl TenantStats {
             .generated_at
             .map(|at| (now - at).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
+        metrics::histogram!("leadbus_gateway_delivery_seconds").record(delivery_ms / 1000.0);
         self.processing.saturating_record(micros(processing_ms));
         self.delivery.saturating_record(micros(delivery_ms));
         self.processing_sum_ms += processing_ms;
