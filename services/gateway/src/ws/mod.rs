@@ -305,9 +305,9 @@ impl Connection {
     /// Replaces the subscription; with `resume_from`, replays from the stream first.
     async fn subscribe(&mut self, filter: Filter, resume_from: Option<u64>) -> Result<(), End> {
         let Some(from) = resume_from else {
-            self.replay = None;
+            // The new filter applies from the next message; a replay in progress goes on.
             self.filter = filter;
-            self.sub_after = self.position;
+            self.sub_after = self.replay.as_ref().map_or(self.position, |r| r.position);
             return self
                 .send_json(&json!({
                     "type": "subscribed",
