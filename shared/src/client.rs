@@ -46,7 +46,7 @@ pub struct Stored {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Producer {
-    js: jetstream::Context,
+    pub(crate) js: jetstream::Context,
 }
 
 impl Producer {

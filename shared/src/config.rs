@@ -60,6 +60,15 @@ pub struct Config {
     pub disabled_models: Vec<String>,
     /// Where `leadbus run` keeps the data of servers it starts itself.
     pub state_dir: PathBuf,
+    /// Messages the gateway queues per WebSocket before it closes a client as too slow.
+    pub ws_send_queue: usize,
+    /// Seconds between the gateway's WebSocket pings.
+    pub ws_ping_secs: u64,
+    /// Seconds of silence (not even a pong) after which a WebSocket is closed as dead.
+    pub ws_idle_secs: u64,
+    /// Seconds the gateway keeps answering (`/readyz` with 503) after a shutdown signal
+    /// before it stops accepting connections, so load balancers see it leave.
+    pub drain_secs: u64,
 }
 
 impl Default for Config {
@@ -87,6 +96,10 @@ impl Default for Config {
             max_ack_pending: 1000,
             disabled_models: Vec::new(),
             state_dir: PathBuf::from(".leadbus"),
+            ws_send_queue: 1024,
+            ws_ping_secs: 20,
+            ws_idle_secs: 60,
+            drain_secs: 2,
         }
     }
 }
@@ -142,6 +155,9 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "disabled_models names {bad:?}; known models are lead_score, churn, property_match"
             )));
+        }
+        if self.ws_send_queue == 0 || self.ws_ping_secs == 0 || self.ws_idle_secs == 0 {
+            return fail("ws_send_queue, ws_ping_secs and ws_idle_secs must be at least 1");
         }
         Ok(())
     }

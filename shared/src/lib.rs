@@ -1,5 +1,8 @@
 //! Types every leadbus part shares: the event envelope and its validation, intelligence,
-//! subjects, stream definitions, dead letters, configuration and client tokens.
+//! subjects, stream definitions, dead letters, event status, configuration and client tokens;
+//! and the client API for Rust programs: `client::Producer` (publish, or publish and await the
+//! result), `intel_client` (a handler on a tenant's intelligence) and `gateway_client` (event
+//! status, latest intelligence and metrics over the gateway's HTTP API).
 //!
 //! Nothing in this crate panics on input: every decode or check returns an error that says
 //! what was wrong.
@@ -9,8 +12,13 @@ pub mod client;
 pub mod config;
 pub mod dlq;
 pub mod event;
+pub mod gateway_client;
 pub mod ids;
 pub mod intel;
+pub mod intel_client;
+pub mod nats_url;
+pub mod status;
+pub mod status_recorder;
 pub mod streams;
 pub mod subjects;
 pub mod validate;

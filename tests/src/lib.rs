@@ -3,6 +3,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+pub mod http;
+pub mod intel;
 pub mod servers;
 pub mod ws;
 
@@ -66,6 +68,16 @@ impl Platform {
 
     /// Fresh servers; `tune` may change the configuration before the services start.
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Platform {
+        Platform::start_parts(true, tune).await
+    }
+
+    /// Fresh servers and the gateway alone: tests of the gateway publish intelligence
+    /// themselves (see [`intel`]).
+    pub async fn gateway_only(tune: impl FnOnce(&mut Config)) -> Platform {
+        Platform::start_parts(false, tune).await
+    }
+
+    async fn start_parts(with_inference: bool, tune: impl FnOnce(&mut Config)) -> Platform {
         init_tracing();
         let nats = NatsServer::start();
         let redis = RedisServer::start();
@@ -75,14 +87,22 @@ impl Platform {
             gateway_listen: "127.0.0.1:0".parse().unwrap(),
             inference_listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir(),
+            // Tests stop at once; the draining test asks for a grace period itself.
+            drain_secs: 0,
             ..Config::default()
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();
-        let inference = Inference::start(&config, models(), shutdown.child_token())
-            .await
-            .unwrap();
         // Each service its own child token: stopping one must not stop the other.
+        let inference = if with_inference {
+            Some(
+                Inference::start(&config, models(), shutdown.child_token())
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            None
+        };
         let gateway = Gateway::start(&config, shutdown.child_token())
             .await
             .unwrap();
@@ -91,7 +111,7 @@ impl Platform {
             redis,
             gateway_addr: gateway.addr,
             config,
-            inference: Some(inference),
+            inference,
             gateway: Some(gateway),
             shutdown,
         }
@@ -106,6 +126,23 @@ impl Platform {
         WsClient::connect(self.gateway_addr, &self.config.jwt_secret, tenant).await
     }
 
+    /// A valid token of `tenant`.
+    pub fn token(&self, tenant: &str) -> String {
+        let tenant = leadbus_shared::TenantId::new(tenant).unwrap();
+        leadbus_shared::auth::mint_token(
+            &self.config.jwt_secret,
+            "test",
+            &tenant,
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+    }
+
+    /// An HTTP client of the gateway.
+    pub fn http(&self) -> http::Http {
+        http::Http::new(self.gateway_addr)
+    }
+
     /// Stops the services (the servers stop on drop).
     pub async fn stop(mut self) {
         if let Some(g) = self.gateway.take() {
@@ -115,6 +152,23 @@ impl Platform {
             i.stop().await;
         }
     }
+}
+
+/// Resident memory of this process, in bytes (Linux), for memory bounds of in-process services.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Where tests leave files for people to look at: `target/test-output/` of the workspace.
+pub fn output_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.

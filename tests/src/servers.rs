@@ -52,16 +52,32 @@ pub struct NatsServer {
     pub port: u16,
     dir: TempDir,
     child: Option<Child>,
+    config: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
 impl NatsServer {
     /// Starts a server on a free port with a fresh store.
     pub fn start() -> NatsServer {
+        NatsServer::start_configured(None)
+    }
+
+    /// Starts a server with the configuration file `config` (the port and store still come
+    /// from the command line) and `env` in its environment.
+    pub fn start_with_config(config: &Path, env: &[(&str, &str)]) -> NatsServer {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        NatsServer::start_configured(Some((config.to_owned(), env)))
+    }
+
+    fn start_configured(config: Option<(PathBuf, Vec<(String, String)>)>) -> NatsServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = NatsServer {
             port: free_port(),
             dir,
             child: None,
+            config,
         };
         server.restart();
         server
@@ -80,7 +96,11 @@ impl NatsServer {
     /// (Re)starts the process on the same port and store.
     pub fn restart(&mut self) {
         self.kill();
-        let mut child = Command::new(binary("nats-server"))
+        let mut command = Command::new(binary("nats-server"));
+        if let Some((file, env)) = &self.config {
+            command.arg("-c").arg(file).envs(env.iter().cloned());
+        }
+        let mut child = command
             .args([
                 "-a",
                 "127.0.0.1",

@@ -15,22 +15,86 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 #[derive(Debug)]
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The `ready` message.
+    pub ready: Value,
+}
+
+/// One thing the server sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A JSON text message.
+    Json(Value),
+    /// A close frame and its code.
+    Close(Option<u16>),
+    /// Nothing within the wait, or the connection ended without a close frame.
+    End,
 }
 
 impl WsClient {
     /// Connects with a token for `tenant` and waits for `ready`.
     pub async fn connect(addr: SocketAddr, secret: &str, tenant: &str) -> WsClient {
+        WsClient::connect_with(addr, secret, tenant, "").await
+    }
+
+    /// Connects with `query` (`&resume_from=...`, ...) after the token and waits for `ready`.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        secret: &str,
+        tenant: &str,
+        query: &str,
+    ) -> WsClient {
         let tenant = TenantId::new(tenant).unwrap();
         let token = mint_token(secret, "test", &tenant, Duration::from_secs(600)).unwrap();
-        let url = format!("ws://{addr}/v1/ws?access_token={token}");
+        let url = format!("ws://{addr}/v1/ws?access_token={token}{query}");
         let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut client = WsClient { socket };
+        let mut client = WsClient {
+            socket,
+            ready: Value::Null,
+        };
         let ready = client
             .next_json(Duration::from_secs(10))
             .await
             .expect("ready message");
         assert_eq!(ready["type"], "ready", "{ready}");
+        client.ready = ready;
         client
+    }
+
+    /// The next message or close frame, within `wait`.
+    pub async fn next_frame(&mut self, wait: Duration) -> Frame {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.socket.next()).await
+            else {
+                return Frame::End;
+            };
+            match msg {
+                Message::Text(t) => {
+                    return Frame::Json(serde_json::from_str(&t).unwrap_or(Value::Null));
+                }
+                Message::Close(frame) => return Frame::Close(frame.map(|f| f.code.into())),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Messages until one of `kind` (`"type"`) arrives; returns the ones before and that one.
+    pub async fn until(&mut self, kind: &str, wait: Duration) -> (Vec<Value>, Option<Value>) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut before = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_frame(left).await {
+                Frame::Json(v) if v["type"] == kind => return (before, Some(v)),
+                Frame::Json(v) => before.push(v),
+                _ => return (before, None),
+            }
+        }
+    }
+
+    /// Closes the connection from the client's side.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
     }
 
     /// Sends a JSON message.

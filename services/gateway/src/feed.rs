@@ -1,5 +1,7 @@
 //! The gateway's one feed: an ordered JetStream consumer on LEAD_INTEL from the live end,
-//! fanned out in process. Every message keeps its stream sequence, so a gap is detectable.
+//! fanned out in process by the [`Hub`]. Every message keeps its stream sequence, so a gap is
+//! detectable. The consumer is pulled, so the server never pushes more than the client asked
+//! for; the fan-out never waits on a WebSocket, so the feed keeps up with the stream.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,9 +10,11 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use leadbus_shared::subjects::{INTEL_STREAM, parse_intel_subject};
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use crate::hub::Hub;
+use crate::stats::{Stats, Summary};
 
 /// One intelligence message, ready to send to any client of its tenant.
 #[derive(Debug)]
@@ -32,6 +36,7 @@ pub struct FeedItem {
 pub struct FeedHealth {
     live: AtomicBool,
     last_seq: AtomicU64,
+    pending: AtomicU64,
 }
 
 impl FeedHealth {
@@ -44,7 +49,16 @@ impl FeedHealth {
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(Ordering::Relaxed)
     }
+
+    /// Messages in LEAD_INTEL the feed had not read yet, as of its last message: how far it
+    /// is behind the stream.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
 }
+
+/// Feed lag (messages behind the stream) above which the gateway logs a warning.
+pub const LAG_WARNING: u64 = 10_000;
 
 /// Builds the client message for one stored intelligence message.
 pub fn client_message(seq: u64, lead: &str, intel_type: &str, payload: &[u8]) -> Option<String> {
@@ -57,14 +71,16 @@ pub fn client_message(seq: u64, lead: &str, intel_type: &str, payload: &[u8]) ->
     ))
 }
 
-/// Relays LEAD_INTEL to `tx` until `shutdown`, re-creating the consumer after any failure
+/// Relays LEAD_INTEL to `hub` until `shutdown`, re-creating the consumer after any failure
 /// from the sequence after the last one relayed.
 pub async fn run_feed(
     js: jetstream::Context,
-    tx: broadcast::Sender<Arc<FeedItem>>,
+    hub: Arc<Hub>,
+    stats: Arc<Stats>,
     health: Arc<FeedHealth>,
     shutdown: CancellationToken,
 ) {
+    let mut lagging = false;
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         let last = health.last_seq();
@@ -126,6 +142,15 @@ pub async fn run_feed(
             let Ok(info) = msg.info() else { continue };
             let seq = info.stream_sequence;
             health.last_seq.store(seq, Ordering::Relaxed);
+            health.pending.store(info.pending, Ordering::Relaxed);
+            metrics::gauge!("leadbus_gateway_feed_pending").set(info.pending as f64);
+            if info.pending > LAG_WARNING && !lagging {
+                warn!(
+                    pending = info.pending,
+                    seq, "intel feed is falling behind LEAD_INTEL"
+                );
+            }
+            lagging = info.pending > LAG_WARNING;
             let Some(tokens) = parse_intel_subject(&msg.subject) else {
                 continue;
             };
@@ -134,6 +159,11 @@ pub async fn run_feed(
                 debug!(seq, "intel message is not JSON; skipped");
                 continue;
             };
+            let complete = (tokens.intel_type == "intelligence_complete")
+                .then(|| serde_json::from_slice::<Summary>(&msg.payload).ok())
+                .flatten();
+            stats.record(tokens.tenant, complete.as_ref());
+            metrics::counter!("leadbus_gateway_intel_relayed_total").increment(1);
             let item = FeedItem {
                 seq,
                 tenant: tokens.tenant.to_owned(),
@@ -141,8 +171,7 @@ pub async fn run_feed(
                 intel_type: tokens.intel_type.to_owned(),
                 text: text.into(),
             };
-            // No receivers is normal: nobody connected yet.
-            let _ = tx.send(Arc::new(item));
+            hub.publish(Arc::new(item));
         }
         health.live.store(false, Ordering::Relaxed);
     }

@@ -1,42 +1,77 @@
-//! The gateway: relays LEAD_INTEL to WebSocket clients of the right tenant, and serves
-//! health over HTTP.
+//! The gateway: relays LEAD_INTEL to WebSocket clients of the right tenant (with resume from
+//! a stream sequence), takes events in over HTTP, answers status, intelligence and metrics
+//! reads, and serves the live dashboard.
 //!
-//! Layout: `feed` reads LEAD_INTEL once per process and fans it out, `ws` serves one
-//! client, `auth` finds the tenant of a request, `health` answers `/healthz`.
+//! Layout: `feed` reads LEAD_INTEL once per process and hands it to the `hub`, which fans it
+//! out to each connection's bounded queue; `ws` serves one client (`ws::replay` catches it
+//! up from the stream); `routes` holds the HTTP handlers; `auth` finds the tenant of a
+//! request; `stats` derives figures from the relayed intelligence; `probes` checks NATS,
+//! Redis and the models; `nats_events` watches the NATS client itself.
 
 pub mod auth;
 pub mod error;
 pub mod feed;
-pub mod health;
+pub mod hub;
+pub mod nats_events;
+pub mod probes;
+pub mod routes;
 pub mod state;
+pub mod stats;
 pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use axum::Router;
-use axum::routing::get;
+use leadbus_shared::status::{StatusError, StatusStore};
 use leadbus_shared::{Config, streams};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::error::ApiError;
 use crate::feed::{FeedHealth, run_feed};
+use crate::hub::Hub;
+use crate::nats_events::NatsEvents;
+use crate::probes::Probes;
 use crate::state::AppState;
+use crate::stats::Stats;
 
-/// Messages the fan-out buffers for the slowest client before that client is closed.
-pub const FEED_BUFFER: usize = 16 * 1024;
-
-/// The routes.
+/// The routes, with a JSON 404 for anything else.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/v1/ws", get(ws::ws_handler))
-        .with_state(state)
+    routes::router(state).fallback(|| async { ApiError::NotFound("no such route".into()) })
+}
+
+/// The process's Prometheus recorder, installed by the first gateway to start; `None` when
+/// something else installed a recorder first.
+fn prometheus() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new().install_recorder().ok()?;
+            let upkeep = handle.clone();
+            // Drains histogram samples even when nobody scrapes, so they cannot pile up.
+            let spawned = std::thread::Builder::new()
+                .name("prometheus-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(error) = spawned {
+                warn!(%error, "prometheus upkeep thread not started");
+            }
+            Some(handle)
+        })
+        .clone()
 }
 
 /// Start-up failed.
@@ -53,6 +88,9 @@ pub enum StartError {
     /// The streams could not be set up.
     #[error(transparent)]
     Streams(#[from] streams::StreamSetupError),
+    /// The event status bucket could not be opened.
+    #[error(transparent)]
+    Status(#[from] StatusError),
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -72,6 +110,7 @@ pub struct Gateway {
     feed: JoinHandle<()>,
     sockets: TaskTracker,
     shutdown: CancellationToken,
+    drain: Duration,
 }
 
 impl Gateway {
@@ -80,8 +119,14 @@ impl Gateway {
         config: &Config,
         shutdown: CancellationToken,
     ) -> Result<Gateway, StartError> {
-        let nats = async_nats::ConnectOptions::new()
+        let nats_events = Arc::new(NatsEvents::default());
+        let events = Arc::clone(&nats_events);
+        let nats = leadbus_shared::nats_url::connect_options(&config.nats_url)
             .name("leadbus-gateway")
+            .event_callback(move |event| {
+                let events = Arc::clone(&events);
+                async move { events.on_event(event) }
+            })
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
             .connect(&config.nats_url);
@@ -97,12 +142,16 @@ impl Gateway {
             })?;
         let js = async_nats::jetstream::new(nats.clone());
         streams::ensure_streams(&js, config).await?;
+        let status =
+            StatusStore::open(&js, Duration::from_secs(config.stream_max_age_secs)).await?;
 
-        let (tx, _) = broadcast::channel(FEED_BUFFER);
+        let hub = Arc::new(Hub::default());
+        let stats = Arc::new(Stats::default());
         let feed_health = Arc::new(FeedHealth::default());
         let feed = tokio::spawn(run_feed(
-            js,
-            tx.clone(),
+            js.clone(),
+            Arc::clone(&hub),
+            Arc::clone(&stats),
             Arc::clone(&feed_health),
             shutdown.clone(),
         ));
@@ -118,11 +167,24 @@ impl Gateway {
             warn!("intel feed not live yet; starting anyway, it keeps retrying");
         }
 
+        let probes = Arc::new(Probes::new(
+            nats.clone(),
+            js.clone(),
+            &config.redis_url,
+            Duration::from_millis(config.redis_timeout_ms),
+        ));
         let state = AppState {
             config: Arc::new(config.clone()),
             nats,
-            feed: tx,
+            js,
+            hub,
             feed_health,
+            stats,
+            status,
+            probes,
+            nats_events,
+            replay_permits: Arc::new(Semaphore::new(ws::replay::MAX_REPLAYS)),
+            prometheus: prometheus(),
             sockets: TaskTracker::new(),
             shutdown: shutdown.clone(),
         };
@@ -137,10 +199,20 @@ impl Gateway {
             source,
         })?;
         let sockets = state.sockets.clone();
-        let stop = shutdown.clone();
+        // Draining: the shutdown signal makes `/readyz` answer 503 and closes every WebSocket
+        // at once; the listener stops accepting `drain_secs` later.
+        let stop_serving = CancellationToken::new();
+        let drain = Duration::from_secs(config.drain_secs);
+        let (signal, stop) = (shutdown.clone(), stop_serving.clone());
+        tokio::spawn(async move {
+            signal.cancelled().await;
+            info!(drain_secs = drain.as_secs(), "gateway draining");
+            tokio::time::sleep(drain).await;
+            stop.cancel();
+        });
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await });
+                .with_graceful_shutdown(stop_serving.cancelled_owned());
             if let Err(error) = serve.await {
                 warn!(%error, "gateway server ended with an error");
             }
@@ -152,10 +224,12 @@ impl Gateway {
             feed,
             sockets,
             shutdown,
+            drain: Duration::from_secs(config.drain_secs),
         })
     }
 
-    /// Stops accepting, closes every WebSocket with 1001, and waits (bounded) for them.
+    /// Drains (see `drain_secs`), closes every WebSocket with 1001, stops accepting, and
+    /// waits (bounded) for all of it.
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.sockets.close();
@@ -165,7 +239,7 @@ impl Gateway {
         {
             warn!("websockets did not close in time");
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        let _ = tokio::time::timeout(self.drain + Duration::from_secs(5), self.server).await;
         let _ = self.feed.await;
         info!("gateway stopped");
     }

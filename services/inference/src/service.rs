@@ -70,7 +70,7 @@ impl Inference {
         models: Arc<Models>,
         shutdown: CancellationToken,
     ) -> Result<Inference, StartError> {
-        let client = async_nats::ConnectOptions::new()
+        let client = leadbus_shared::nats_url::connect_options(&config.nats_url)
             .name("leadbus-inference")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))

@@ -16,6 +16,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use leadbus_shared::event::SCHEMA_VERSION;
 use leadbus_shared::intel::{CacheSource, IntelType, Intelligence};
+use leadbus_shared::status_recorder::StatusRecorder;
 use leadbus_shared::subjects::{MSG_ID_HEADER, REPLAY_HEADER, parse_event_subject};
 use leadbus_shared::validate::{RejectKind, Rejection, decode_event};
 use leadbus_shared::{EventType, LeadEvent};
@@ -52,6 +53,8 @@ pub struct Pipeline {
     max_payload: usize,
     max_deliver: i64,
     disabled: HashSet<String>,
+    /// Event status records for `GET /v1/events/{id}` (see [`Pipeline::process`]).
+    status: StatusRecorder,
 }
 
 impl Pipeline {
@@ -74,6 +77,7 @@ impl Pipeline {
             max_payload,
             max_deliver,
             disabled: disabled.iter().cloned().collect(),
+            status: StatusRecorder::default(),
         }
     }
 
@@ -85,6 +89,20 @@ impl Pipeline {
     /// Processes one delivery of an event. Never panics on input; every path ends in an
     /// [`Outcome`].
     pub async fn process(&self, msg: &Message) -> Outcome {
+        // -- event status hook (gateway, issue 5): records processing, then the final phase;
+        // -- it never changes the outcome.
+        self.status.processing(msg).await;
+        let outcome = self.process_event(msg).await;
+        match &outcome {
+            Outcome::Completed => self.status.completed(msg).await,
+            Outcome::DeadLettered(kind) => self.status.dead_lettered(msg, *kind).await,
+            Outcome::Retry(_) => {}
+        }
+        outcome
+        // -- end of the event status hook
+    }
+
+    async fn process_event(&self, msg: &Message) -> Outcome {
         let started = Instant::now();
         let (stream_seq, delivered) = match msg.info() {
             Ok(info) => (info.stream_sequence, info.delivered),
