@@ -55,6 +55,9 @@ pub struct Config {
     pub max_deliver: i64,
     /// Messages each priority consumer may have delivered and unacknowledged.
     pub max_ack_pending: i64,
+    /// Events one tenant may have delivered and unacknowledged per priority: the bound that
+    /// keeps one tenant's backlog from holding up another tenant's events.
+    pub tenant_max_ack_pending: i64,
     /// Models switched off (`lead_score`, `churn`, `property_match`): their documented
     /// fallback is used and results are marked degraded. A kill switch for a bad model.
     pub disabled_models: Vec<String>,
@@ -94,6 +97,7 @@ impl Default for Config {
             ack_wait_secs: 30,
             max_deliver: 5,
             max_ack_pending: 1000,
+            tenant_max_ack_pending: 64,
             disabled_models: Vec::new(),
             state_dir: PathBuf::from(".leadbus"),
             ws_send_queue: 1024,
@@ -141,7 +145,7 @@ impl Config {
         if self.jwt_secret.len() < 16 {
             return fail("jwt_secret must be at least 16 bytes");
         }
-        if self.max_deliver < 1 || self.max_ack_pending < 1 {
+        if self.max_deliver < 1 || self.max_ack_pending < 1 || self.tenant_max_ack_pending < 1 {
             return fail("max_deliver and max_ack_pending must be at least 1");
         }
         if self.duplicate_window_secs == 0 || self.ack_wait_secs == 0 {

@@ -156,13 +156,31 @@ async fn a_deleted_consumer_is_recreated_and_health_says_so_meanwhile() {
         .await
     );
 
+    // The tenant's lanes exist once its first event has been seen.
+    let first = event(0);
+    Producer::new(js.clone()).publish(&first).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let (js, id) = (js.clone(), first.event_id.clone());
+            async move { stored_completes(&js).await.contains_key(&id) }
+        })
+        .await
+    );
     let stream = js.get_stream("LEAD_EVENTS").await.unwrap();
-    stream.delete_consumer("inference-medium").await.unwrap();
+    stream
+        .delete_consumer("inference-t-acme-medium")
+        .await
+        .unwrap();
     // It comes back by itself, and events of that priority flow again.
     assert!(
         eventually(Duration::from_secs(30), || {
             let stream = stream.clone();
-            async move { stream.consumer_info("inference-medium").await.is_ok() }
+            async move {
+                stream
+                    .consumer_info("inference-t-acme-medium")
+                    .await
+                    .is_ok()
+            }
         })
         .await,
         "consumer not re-created"

@@ -60,3 +60,55 @@ async fn critical_events_are_processed_before_a_low_backlog_drains() {
     assert!(low_done < low.len(), "the low backlog drained first");
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_tenant_is_served_while_a_noisy_tenants_backlog_waits() {
+    let platform = Platform::start_with(|c| {
+        c.max_concurrent_processing = 4;
+        c.tenant_max_ack_pending = 16;
+    })
+    .await;
+    let js = platform.js().await;
+    let producer = Producer::new(js.clone());
+    let in_tenant = |tenant: &str, i: usize| {
+        let mut e = LeadEvent::new(
+            EventType::ScoreRefreshRequested,
+            TenantId::new(tenant).unwrap(),
+            LeadId::new(format!("l{}", i % 200)).unwrap(),
+        );
+        e.priority = Priority::Medium;
+        e
+    };
+
+    let noisy: Vec<_> = (0..3000).map(|i| in_tenant("noisy", i)).collect();
+    let mut acks = FuturesUnordered::new();
+    for e in &noisy {
+        acks.push(producer.send(e).await.unwrap().into_future());
+    }
+    while let Some(ack) = acks.next().await {
+        ack.unwrap();
+    }
+    let quiet: Vec<_> = (0..20).map(|i| in_tenant("quiet", i)).collect();
+    for e in &quiet {
+        producer.publish(e).await.unwrap();
+    }
+
+    let ids: Vec<String> = quiet.iter().map(|e| e.event_id.clone()).collect();
+    let done = eventually(Duration::from_secs(120), || {
+        let (js, ids) = (js.clone(), ids.clone());
+        async move {
+            let stored = stored_completes(&js).await;
+            ids.iter().all(|id| stored.contains_key(id))
+        }
+    })
+    .await;
+    assert!(done, "the quiet tenant's events were not processed");
+    let stored = stored_completes(&js).await;
+    let noisy_done = noisy
+        .iter()
+        .filter(|e| stored.contains_key(&e.event_id))
+        .count();
+    eprintln!("all 20 quiet-tenant events done while {noisy_done} of 3000 noisy ones were");
+    assert!(noisy_done < noisy.len(), "the noisy backlog drained first");
+    platform.stop().await;
+}

@@ -8,7 +8,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use leadbus_shared::Priority;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,25 +23,19 @@ struct HealthState {
     shutdown: CancellationToken,
 }
 
-/// 200 while every priority's pull stream is open and not draining; 503 otherwise. Redis is
+/// 200 while tenant discovery runs, no lane is failing and not draining; 503 otherwise. Redis is
 /// reported but does not fail the check: without it the service is slower, not wrong.
 async fn healthz(State(s): State<HealthState>) -> (StatusCode, Json<Value>) {
-    let consumers: serde_json::Map<String, Value> = Priority::ALL
-        .iter()
-        .map(|p| {
-            (
-                p.as_str().to_owned(),
-                Value::Bool(s.consume.is_consuming(*p)),
-            )
-        })
-        .collect();
+    let (lanes_up, lanes_down) = s.consume.lanes();
     let consuming = s.consume.all_consuming();
     let draining = s.shutdown.is_cancelled();
     let redis = s.redis.as_ref().is_some_and(|r| r.is_healthy());
     let ok = consuming && !draining;
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
-        "consumers": consumers,
+        "discovery": s.consume.discovery_live(),
+        "tenant_lanes": lanes_up,
+        "tenant_lanes_failing": lanes_down,
         "redis": if redis { "up" } else { "down" },
         "draining": draining,
     });

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::cache::{CacheConfig, IntelCache, RedisL2};
-use crate::consume::{Health, run_fetcher, run_scheduler};
+use crate::consume::{Health, Lanes, run_scheduler};
 use crate::models::Models;
 use crate::pipeline::{Pipeline, ProfileStore, Publisher};
 
@@ -123,23 +123,23 @@ impl Inference {
         let health = Arc::new(Health::default());
         let tasks = TaskTracker::new();
         let in_flight = TaskTracker::new();
-        let batch = config.max_concurrent_processing.clamp(1, 256);
         // Small per-priority buffers: a critical event never queues behind a deep prefetch.
-        let (senders, channels): (Vec<_>, Vec<_>) = Priority::ALL
-            .iter()
-            .map(|_| mpsc::channel(batch.min(64)))
-            .unzip();
-        for (priority, tx) in Priority::ALL.into_iter().zip(senders) {
-            tasks.spawn(run_fetcher(
-                stream.clone(),
-                priority,
-                config.clone(),
-                batch,
-                tx,
-                Arc::clone(&health),
-                shutdown.clone(),
-            ));
+        let (senders, channels): (Vec<_>, Vec<_>) =
+            Priority::ALL.iter().map(|_| mpsc::channel(64)).unzip();
+        let lanes = Lanes::new(
+            stream.clone(),
+            config.clone(),
+            Arc::clone(&pipeline),
+            senders,
+            Arc::clone(&health),
+            tasks.clone(),
+            shutdown.clone(),
+        );
+        match lanes.resume_existing().await {
+            Ok(n) => info!(tenants = n, "resumed tenant lanes"),
+            Err(error) => warn!(%error, "cannot list existing lanes; discovery will find them"),
         }
+        tasks.spawn(lanes.run_discovery());
         tasks.spawn(run_scheduler(
             channels,
             Arc::clone(&pipeline),

@@ -1,6 +1,7 @@
-//! One task per priority pulls that priority's messages into a small bounded channel. The
-//! pull stream uses a short idle heartbeat; on a missed heartbeat, a deleted consumer or any
-//! other stream error it is re-created with backoff. It never ends silently.
+//! One task per lane (tenant and priority) pulls that lane's messages into its priority's
+//! small bounded channel. The pull stream uses a short idle heartbeat; on a missed heartbeat,
+//! a deleted consumer or any other stream error it is re-created with backoff. It never ends
+//! silently.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,30 +11,58 @@ use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::stream::Stream;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
-use leadbus_shared::{Config, Priority};
+use leadbus_shared::{Config, Priority, TenantId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use super::Health;
-use super::consumers::ensure_consumer;
+use super::consumers::ensure_lane;
 
 /// Idle heartbeat asked of the server for each pull.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Pulls one priority's events into `tx` until `shutdown`.
+/// Where a lane starts and what it feeds.
+#[derive(Debug)]
+pub struct Lane {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The priority.
+    pub priority: Priority,
+    /// First stream sequence covered when the consumer is created (an existing one keeps its
+    /// position).
+    pub start: Option<u64>,
+    /// Its priority's channel to the scheduler.
+    pub tx: mpsc::Sender<Message>,
+}
+
+/// Pulls one lane's events into its channel until `shutdown`.
 pub async fn run_fetcher(
     stream: Stream,
-    priority: Priority,
+    lane: Lane,
     config: Config,
-    batch: usize,
-    tx: mpsc::Sender<Message>,
     health: Arc<Health>,
     shutdown: CancellationToken,
 ) {
+    let Lane {
+        tenant,
+        priority,
+        start,
+        tx,
+    } = lane;
+    let batch = usize::try_from(config.tenant_max_ack_pending)
+        .unwrap_or(64)
+        .clamp(1, 256);
+    let mut up = false;
+    let mut set_up = |now: bool| {
+        if now != up {
+            health.lane_changed(now);
+            up = now;
+        }
+    };
     let mut backoff = new_backoff();
     while !shutdown.is_cancelled() {
-        let messages = match ensure_consumer(&stream, priority, &config).await {
+        let messages = match ensure_lane(&stream, &tenant, priority, start, &config).await {
             Ok(consumer) => consumer
                 .stream()
                 .max_messages_per_batch(batch)
@@ -46,20 +75,20 @@ pub async fn run_fetcher(
         };
         let mut messages = match messages {
             Ok(m) => {
-                health.set_consuming(priority, true);
+                set_up(true);
                 m
             }
             Err(error) => {
-                health.set_consuming(priority, false);
+                set_up(false);
                 let delay = backoff.next().unwrap_or(Duration::from_secs(10));
-                warn!(%priority, %error, delay_ms = delay.as_millis() as u64, "cannot open pull stream; retrying");
+                warn!(%tenant, %priority, %error, delay_ms = delay.as_millis() as u64, "cannot open pull stream; retrying");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(delay) => continue,
                 }
             }
         };
-        info!(%priority, "consuming");
+        debug!(%tenant, %priority, "consuming");
 
         loop {
             let next = tokio::select! {
@@ -75,20 +104,20 @@ pub async fn run_fetcher(
                     }
                 }
                 Some(Err(error)) => {
-                    health.set_consuming(priority, false);
+                    set_up(false);
                     match error.kind() {
                         MessagesErrorKind::MissingHeartbeat => {
-                            warn!(%priority, "missed heartbeat; re-creating pull stream")
+                            warn!(%tenant, %priority, "missed heartbeat; re-creating pull stream")
                         }
                         MessagesErrorKind::ConsumerDeleted => {
-                            warn!(%priority, "consumer deleted; re-creating it")
+                            warn!(%tenant, %priority, "consumer deleted; re-creating it")
                         }
-                        _ => warn!(%priority, %error, "pull stream error; re-creating it"),
+                        _ => warn!(%tenant, %priority, %error, "pull stream error; re-creating it"),
                     }
                     break;
                 }
                 None => {
-                    warn!(%priority, "pull stream ended; re-creating it");
+                    warn!(%tenant, %priority, "pull stream ended; re-creating it");
                     break;
                 }
             }
@@ -101,7 +130,7 @@ pub async fn run_fetcher(
     }
 }
 
-fn new_backoff() -> impl Iterator<Item = Duration> {
+pub(crate) fn new_backoff() -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
         .with_max_delay(Duration::from_secs(10))

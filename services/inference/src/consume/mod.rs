@@ -4,10 +4,11 @@
 
 mod consumers;
 mod fetch;
+mod lanes;
 mod shares;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
@@ -17,8 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-pub use consumers::{consumer_config, durable_name, ensure_consumer};
-pub use fetch::run_fetcher;
+pub use consumers::{
+    discovery_name, ensure_discovery, ensure_lane, lane_config, lane_name, parse_lane_name,
+};
+pub use fetch::{Lane, run_fetcher};
+pub use lanes::Lanes;
 pub use shares::{Shares, WEIGHTS};
 
 use crate::pipeline::{Outcome, Pipeline, retry_delay};
@@ -26,27 +30,49 @@ use crate::pipeline::{Outcome, Pipeline, retry_delay};
 /// What the consume side reports about itself.
 #[derive(Debug, Default)]
 pub struct Health {
-    consuming: [AtomicBool; 4],
+    discovery: AtomicBool,
+    lanes_up: AtomicUsize,
+    lanes_down: AtomicUsize,
 }
 
 impl Health {
-    fn index(p: Priority) -> usize {
-        Priority::ALL.iter().position(|x| *x == p).unwrap_or(0)
+    /// Marks whether tenant discovery is following the stream.
+    pub fn set_discovery(&self, on: bool) {
+        self.discovery.store(on, Ordering::Relaxed);
     }
 
-    /// Marks whether a priority's pull stream is open.
-    pub fn set_consuming(&self, p: Priority, on: bool) {
-        self.consuming[Self::index(p)].store(on, Ordering::Relaxed);
+    /// A lane's pull stream opened (`true`) or failed (`false`).
+    pub fn lane_changed(&self, up: bool) {
+        if up {
+            self.lanes_up.fetch_add(1, Ordering::Relaxed);
+            // A lane counted down before goes back up.
+            let _ = self
+                .lanes_down
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1));
+        } else {
+            self.lanes_down.fetch_add(1, Ordering::Relaxed);
+            let _ = self
+                .lanes_up
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| u.checked_sub(1));
+        }
     }
 
-    /// True when this priority's pull stream is open.
-    pub fn is_consuming(&self, p: Priority) -> bool {
-        self.consuming[Self::index(p)].load(Ordering::Relaxed)
+    /// True while discovery runs.
+    pub fn discovery_live(&self) -> bool {
+        self.discovery.load(Ordering::Relaxed)
     }
 
-    /// True when every priority's pull stream is open.
+    /// Lanes pulling now, and lanes failing and being re-created.
+    pub fn lanes(&self) -> (usize, usize) {
+        (
+            self.lanes_up.load(Ordering::Relaxed),
+            self.lanes_down.load(Ordering::Relaxed),
+        )
+    }
+
+    /// True when discovery runs and no lane is failing.
     pub fn all_consuming(&self) -> bool {
-        self.consuming.iter().all(|c| c.load(Ordering::Relaxed))
+        self.discovery_live() && self.lanes().1 == 0
     }
 }
 

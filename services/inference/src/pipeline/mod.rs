@@ -143,6 +143,52 @@ impl Pipeline {
         }
     }
 
+    /// Dead-letters the event stored at `seq` without a delivery (one no lane can take: a
+    /// subject of another shape, an unknown priority, a tenant token that is not an id),
+    /// retrying until it is stored or the service stops.
+    pub async fn dead_letter_stored(
+        &self,
+        stream: &async_nats::jetstream::stream::Stream,
+        seq: u64,
+        reason: &str,
+    ) {
+        let rejection = Rejection {
+            kind: RejectKind::SubjectMismatch,
+            reason: reason.to_owned(),
+            event_id: None,
+        };
+        let attempt = || async {
+            let raw = stream
+                .get_raw_message(seq)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.publisher
+                .dead_letter_raw(
+                    &raw.subject,
+                    Some(&raw.headers),
+                    &raw.payload,
+                    seq,
+                    1,
+                    &rejection,
+                )
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let retries = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(20);
+        match attempt.retry(retries).await {
+            Ok(()) => {
+                warn!(seq, kind = ?rejection.kind, reason = %rejection.reason, "event dead-lettered");
+                metrics::counter!("leadbus_events_dead_lettered_total").increment(1);
+            }
+            Err(error) => {
+                tracing::error!(seq, %error, "event with an invalid tenant could not be dead-lettered")
+            }
+        }
+    }
+
     async fn reject(&self, msg: &Message, rejection: Rejection) -> Outcome {
         warn!(
             subject = %msg.subject,

@@ -192,13 +192,34 @@ impl Publisher {
             Ok(info) => (info.stream_sequence, info.delivered.max(0) as u64),
             Err(_) => (0, 0),
         };
-        let subject_tokens = parse_event_subject(&msg.subject);
+        self.dead_letter_raw(
+            &msg.subject,
+            msg.headers.as_ref(),
+            &msg.payload,
+            stream_sequence,
+            delivery_count,
+            rejection,
+        )
+        .await
+    }
+
+    /// Writes a stored event (subject, headers, payload) to LEAD_DLQ.
+    pub async fn dead_letter_raw(
+        &self,
+        subject: &str,
+        headers_in: Option<&async_nats::HeaderMap>,
+        payload: &[u8],
+        stream_sequence: u64,
+        delivery_count: u64,
+        rejection: &Rejection,
+    ) -> Result<(), PublishFailed> {
+        let subject_tokens = parse_event_subject(subject);
         let dlq = dlq_subject(
             subject_tokens.map_or("", |s| s.tenant),
             subject_tokens.map_or("", |s| s.event_type),
         );
         let mut headers = BTreeMap::new();
-        if let Some(h) = &msg.headers {
+        if let Some(h) = headers_in {
             for (name, values) in h.iter() {
                 headers.insert(
                     name.to_string(),
@@ -211,7 +232,7 @@ impl Publisher {
             kind: rejection.kind,
             reason: rejection.reason.clone(),
             event_id: rejection.event_id.clone(),
-            subject: msg.subject.to_string(),
+            subject: subject.to_owned(),
             headers,
             payload: None,
             payload_hex: None,
@@ -221,7 +242,7 @@ impl Publisher {
             delivery_count,
             dead_lettered_at: Utc::now(),
         }
-        .with_payload(&msg.payload);
+        .with_payload(payload);
         let payload = serde_json::to_vec(&letter).map_err(|e| PublishFailed {
             subject: dlq.clone(),
             reason: e.to_string(),
