@@ -6,7 +6,7 @@ use async_nats::jetstream::{self, context::PublishAckFuture};
 use chrono::Utc;
 
 use crate::event::LeadEvent;
-use crate::subjects::{MSG_ID_HEADER, event_subject};
+use crate::subjects::{MSG_ID_HEADER, event_msg_id, event_subject};
 use crate::validate::{Rejection, check_values};
 
 /// Publishing an event failed.
@@ -67,7 +67,10 @@ impl Producer {
         );
         let payload = serde_json::to_vec(event)?;
         let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID_HEADER, event.event_id.as_str());
+        headers.insert(
+            MSG_ID_HEADER,
+            event_msg_id(&event.tenant_id, &event.event_id).as_str(),
+        );
         Ok(self
             .js
             .publish_with_headers(subject, headers, payload.into())

@@ -45,7 +45,7 @@ fn identify(msg: &Message) -> Option<(TenantId, String, Option<u64>, String)> {
         .and_then(|h| h.get(MSG_ID_HEADER))
         .map(|v| v.as_str().to_owned());
     let id = match header {
-        Some(id) => id,
+        Some(id) => crate::subjects::event_id_from_msg_id(tenant.as_str(), &id).to_owned(),
         None => serde_json::from_slice::<IdOnly>(&msg.payload)
             .ok()
             .and_then(|b| b.event_id)

@@ -20,6 +20,33 @@ pub const DLQ_STREAM: &str = "LEAD_DLQ";
 /// Tenant token used in a dead-letter subject when the event's own tenant is unusable.
 pub const UNKNOWN_TOKEN: &str = "_unknown";
 
+/// `Nats-Msg-Id` of an event: `{tenant}:{event_id}`. Scoped by tenant, so one tenant reusing
+/// another's event id can never make the stream drop the other's event as a duplicate.
+pub fn event_msg_id(tenant: &TenantId, event_id: &str) -> String {
+    format!("{tenant}:{event_id}")
+}
+
+/// `Nats-Msg-Id` of an intelligence message: `{tenant}:{lead}:{result_id}:{intel_type}`,
+/// where `result_id` is the event id (plus `:replay-{name}` for a replayed event).
+pub fn intel_msg_id(
+    tenant: &TenantId,
+    lead: &LeadId,
+    result_id: &str,
+    intel_type: IntelType,
+) -> String {
+    format!("{tenant}:{lead}:{result_id}:{intel_type}")
+}
+
+/// The event id inside an event's `Nats-Msg-Id`: the part after `{tenant}:` when the id
+/// has that form, else the whole header (a producer's own id).
+pub fn event_id_from_msg_id<'a>(tenant: &str, msg_id: &'a str) -> &'a str {
+    msg_id
+        .strip_prefix(tenant)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(msg_id)
+}
+
 /// `leads.events.{tenant}.{priority}.{event_type}.{lead}`.
 pub fn event_subject(
     tenant: &TenantId,

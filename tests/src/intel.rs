@@ -50,7 +50,13 @@ pub async fn send(
     let mut headers = HeaderMap::new();
     headers.insert(
         MSG_ID_HEADER,
-        format!("{}:{intel_type}", doc.event_id).as_str(),
+        leadbus_shared::subjects::intel_msg_id(
+            &doc.tenant_id,
+            &doc.lead_id,
+            &doc.event_id,
+            intel_type,
+        )
+        .as_str(),
     );
     js.publish_with_headers(subject, headers, serde_json::to_vec(doc).unwrap().into())
         .await

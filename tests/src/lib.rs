@@ -220,7 +220,10 @@ pub async fn stored_completes(js: &jetstream::Context) -> std::collections::Hash
             .and_then(|h| h.get("Nats-Msg-Id"))
             .unwrap()
             .to_string();
-        let event_id = id.trim_end_matches(":intelligence_complete").to_owned();
+        // `{tenant}:{lead}:{result id}:intelligence_complete`; keyed by the result id.
+        let mut parts = id.splitn(3, ':');
+        let rest = parts.nth(2).unwrap_or(&id);
+        let event_id = rest.trim_end_matches(":intelligence_complete").to_owned();
         *counts.entry(event_id).or_insert(0) += 1;
     }
     counts

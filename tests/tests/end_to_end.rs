@@ -302,3 +302,27 @@ async fn property_viewed_runs_scoring_and_matching_not_churn() {
     );
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_reusing_another_tenants_event_id_suppresses_nothing() {
+    let platform = Platform::start().await;
+    let mut a = platform.client("tenant_a").await;
+    let mut b = platform.client("tenant_b").await;
+    let producer = Producer::new(platform.js().await);
+    for (tenant, lead) in [("tenant_a", "crm-1001"), ("tenant_b", "crm-2002")] {
+        let mut e = with_activity(event(EventType::LeadCreated, tenant, lead), 1);
+        e.event_id = "order-42".into();
+        let stored = producer.publish(&e).await.unwrap();
+        assert!(
+            !stored.duplicate,
+            "{tenant}'s event was taken for a duplicate"
+        );
+    }
+    for (client, lead) in [(&mut a, "crm-1001"), (&mut b, "crm-2002")] {
+        let got = client.collect("intelligence_complete", 1, WAIT).await;
+        assert_eq!(got.len(), 1, "no result for {lead}");
+        assert_eq!(got[0]["data"]["event_id"], "order-42");
+        assert_eq!(got[0]["lead_id"], lead);
+    }
+    platform.stop().await;
+}

@@ -148,7 +148,11 @@ async fn reinject(
         .event_id
         .clone()
         .unwrap_or_else(|| format!("seq-{}", letter.stream_sequence));
-    headers.insert(MSG_ID_HEADER, format!("{id}:reinjected:{seq}").as_str());
+    let tenant = letter.subject.split('.').nth(2).unwrap_or("_unknown");
+    headers.insert(
+        MSG_ID_HEADER,
+        format!("{tenant}:{id}:reinjected:{seq}").as_str(),
+    );
     let ack = js
         .publish_with_headers(
             letter.subject.clone(),

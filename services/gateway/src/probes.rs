@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use futures::StreamExt;
 use leadbus_shared::Priority;
 use leadbus_shared::subjects::EVENTS_STREAM;
 use serde::{Deserialize, Serialize};
@@ -47,7 +48,8 @@ pub struct Checks {
 
 #[derive(Deserialize)]
 struct Template {
-    durable_name_prefix: String,
+    lane_prefix: String,
+    discovery_name: String,
 }
 
 /// The checks and their cache.
@@ -57,7 +59,8 @@ pub struct Probes {
     js: jetstream::Context,
     redis: Option<redis::Client>,
     redis_timeout: Duration,
-    durable_prefix: String,
+    lane_prefix: String,
+    discovery_name: String,
     cached: Mutex<Option<(Instant, Arc<Checks>)>>,
 }
 
@@ -69,15 +72,17 @@ impl Probes {
         redis_url: &str,
         redis_timeout: Duration,
     ) -> Probes {
-        let durable_prefix = serde_json::from_str::<Template>(CONSUMER_TEMPLATE)
-            .map(|t| t.durable_name_prefix)
-            .unwrap_or_else(|_| "inference".into());
+        let template = serde_json::from_str::<Template>(CONSUMER_TEMPLATE).unwrap_or(Template {
+            lane_prefix: "inference-t".into(),
+            discovery_name: "inference-discovery".into(),
+        });
         Probes {
             nats,
             js,
             redis: redis::Client::open(redis_url).ok(),
             redis_timeout,
-            durable_prefix,
+            lane_prefix: template.lane_prefix,
+            discovery_name: template.discovery_name,
             cached: Mutex::new(None),
         }
     }
@@ -90,9 +95,9 @@ impl Probes {
             return Arc::clone(checks);
         }
         let nats = self.nats.connection_state() == async_nats::connection::State::Connected;
-        let (redis, queues) = tokio::join!(self.redis_ok(), self.queues());
-        let models = queues.len() == Priority::ALL.len()
-            && queues
+        let (redis, (queues, discovery_pulling)) = tokio::join!(self.redis_ok(), self.queues());
+        let models = discovery_pulling
+            || queues
                 .values()
                 .any(|q| q.waiting_pulls > 0 || q.in_flight > 0);
         let checks = Arc::new(Checks {
@@ -124,27 +129,44 @@ impl Probes {
         }
     }
 
-    async fn queues(&self) -> BTreeMap<&'static str, QueueDepth> {
-        let mut queues = BTreeMap::new();
+    /// Queue depth per priority, summed over every tenant's lane, and whether the
+    /// inference service's tenant discovery is being pulled.
+    async fn queues(&self) -> (BTreeMap<&'static str, QueueDepth>, bool) {
+        let mut queues: BTreeMap<&'static str, QueueDepth> = Priority::ALL
+            .iter()
+            .map(|p| (p.as_str(), QueueDepth::default()))
+            .collect();
         let Ok(Ok(stream)) =
             tokio::time::timeout(CHECK_TIMEOUT, self.js.get_stream(EVENTS_STREAM)).await
         else {
-            return queues;
+            return (queues, false);
         };
-        for priority in Priority::ALL {
-            let name = format!("{}-{priority}", self.durable_prefix);
-            let info = tokio::time::timeout(CHECK_TIMEOUT, stream.consumer_info(&name)).await;
-            if let Ok(Ok(info)) = info {
-                queues.insert(
-                    priority.as_str(),
-                    QueueDepth {
-                        pending: info.num_pending,
-                        in_flight: info.num_ack_pending as u64,
-                        waiting_pulls: info.num_waiting as u64,
-                    },
-                );
+        let mut discovery = false;
+        let mut infos = stream.consumers();
+        let prefix = format!("{}-", self.lane_prefix);
+        loop {
+            let next = tokio::time::timeout(CHECK_TIMEOUT, infos.next()).await;
+            let Ok(Some(Ok(info))) = next else { break };
+            if info.name == self.discovery_name {
+                discovery = info.num_waiting > 0;
+                continue;
+            }
+            let Some(rest) = info.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(priority) = rest
+                .rsplit('-')
+                .next()
+                .and_then(|p| p.parse::<Priority>().ok())
+            else {
+                continue;
+            };
+            if let Some(q) = queues.get_mut(priority.as_str()) {
+                q.pending += info.num_pending;
+                q.in_flight += info.num_ack_pending as u64;
+                q.waiting_pulls += info.num_waiting as u64;
             }
         }
-        queues
+        (queues, discovery)
     }
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use leadbus_shared::subjects::{EVENTS_STREAM, MSG_ID_HEADER, REPLAY_HEADER, parse_event_subject};
+use leadbus_shared::subjects::{
+    EVENTS_STREAM, MSG_ID_HEADER, REPLAY_HEADER, event_id_from_msg_id, parse_event_subject,
+};
 use leadbus_shared::validate::decode_event;
 use leadbus_shared::{LeadId, TenantId};
 use tracing::{info, warn};
@@ -86,12 +88,14 @@ pub async fn run_rebuild(
             continue;
         }
         let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-        let fallback = || {
-            headers
-                .and_then(|h| h.get(MSG_ID_HEADER))
-                .map_or_else(|| format!("seq-{seq}"), |v| v.as_str().to_owned())
-        };
         let subject = parse_event_subject(&msg.subject);
+        let tenant_token = subject.map_or("", |s| s.tenant);
+        let fallback = || {
+            headers.and_then(|h| h.get(MSG_ID_HEADER)).map_or_else(
+                || format!("seq-{seq}"),
+                |v| event_id_from_msg_id(tenant_token, v.as_str()).to_owned(),
+            )
+        };
         match decode_event(subject, &msg.payload, max_payload, fallback) {
             Ok(event) => {
                 let key = (event.tenant_id.clone(), event.lead_id.clone());

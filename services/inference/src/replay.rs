@@ -14,7 +14,9 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pu
 use async_nats::jetstream::{self, AckKind, Message};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use leadbus_shared::subjects::{EVENTS_STREAM, MSG_ID_HEADER, REPLAY_HEADER, parse_event_subject};
+use leadbus_shared::subjects::{
+    EVENTS_STREAM, MSG_ID_HEADER, REPLAY_HEADER, event_id_from_msg_id, parse_event_subject,
+};
 use leadbus_shared::{EventType, LeadId, Priority, TenantId};
 use serde_json::Value;
 use tracing::{debug, info};
@@ -192,9 +194,10 @@ async fn copy_for_replay(
     };
     obj.insert("priority".into(), Value::from(Priority::Low.as_str()));
     let seq = msg.info().map_err(err)?.stream_sequence;
-    let original_id = headers
-        .and_then(|h| h.get(MSG_ID_HEADER))
-        .map_or_else(|| format!("seq-{seq}"), |v| v.as_str().to_owned());
+    let original_id = headers.and_then(|h| h.get(MSG_ID_HEADER)).map_or_else(
+        || format!("seq-{seq}"),
+        |v| event_id_from_msg_id(tokens.tenant, v.as_str()).to_owned(),
+    );
     if !obj.contains_key("event_id") {
         obj.insert("event_id".into(), Value::from(original_id.clone()));
     }
@@ -207,10 +210,8 @@ async fn copy_for_replay(
         tokens.lead
     );
     let mut copy_headers = HeaderMap::new();
-    copy_headers.insert(
-        MSG_ID_HEADER,
-        format!("{original_id}:replay-{}", spec.name).as_str(),
-    );
+    let copy_id = format!("{}:{original_id}:replay-{}", tokens.tenant, spec.name);
+    copy_headers.insert(MSG_ID_HEADER, copy_id.as_str());
     copy_headers.insert(REPLAY_HEADER, spec.name.as_str());
     let payload = serde_json::to_vec(&body).map_err(err)?;
     js.publish_with_headers(subject, copy_headers, payload.into())

@@ -17,7 +17,9 @@ use chrono::Utc;
 use leadbus_shared::event::SCHEMA_VERSION;
 use leadbus_shared::intel::{CacheSource, IntelType, Intelligence};
 use leadbus_shared::status_recorder::StatusRecorder;
-use leadbus_shared::subjects::{MSG_ID_HEADER, REPLAY_HEADER, parse_event_subject};
+use leadbus_shared::subjects::{
+    MSG_ID_HEADER, REPLAY_HEADER, event_id_from_msg_id, parse_event_subject,
+};
 use leadbus_shared::validate::{RejectKind, Rejection, decode_event};
 use leadbus_shared::{EventType, LeadEvent};
 use tracing::{debug, warn};
@@ -114,7 +116,11 @@ impl Pipeline {
             .as_ref()
             .and_then(|h| h.get(MSG_ID_HEADER))
             .map(|v| v.as_str().to_owned());
-        let fallback = || header_id.unwrap_or_else(|| format!("seq-{stream_seq}"));
+        let tenant_token = subject.map_or("", |s| s.tenant);
+        let fallback = || match header_id {
+            Some(id) => event_id_from_msg_id(tenant_token, &id).to_owned(),
+            None => format!("seq-{stream_seq}"),
+        };
 
         let event = match decode_event(subject, &msg.payload, self.max_payload, fallback) {
             Ok(event) => event,

@@ -14,7 +14,8 @@ use leadbus_shared::dlq::DeadLetter;
 use leadbus_shared::event::SCHEMA_VERSION;
 use leadbus_shared::intel::{IntelType, Intelligence};
 use leadbus_shared::subjects::{
-    EVENTS_STREAM, INTEL_STREAM, MSG_ID_HEADER, dlq_subject, intel_subject, parse_event_subject,
+    EVENTS_STREAM, INTEL_STREAM, MSG_ID_HEADER, dlq_subject, intel_msg_id, intel_subject,
+    parse_event_subject,
 };
 use leadbus_shared::validate::Rejection;
 use leadbus_shared::{LeadId, TenantId};
@@ -83,7 +84,7 @@ impl Publisher {
                 subject: subject.clone(),
                 reason: e.to_string(),
             })?;
-            let msg_id = format!("{id_prefix}:{intel_type}");
+            let msg_id = intel_msg_id(&intel.tenant_id, &intel.lead_id, id_prefix, intel_type);
             acks.push(self.send(subject, msg_id, payload).await?);
         }
         try_join_all(acks.into_iter().map(|(subject, ack)| async move {
@@ -165,7 +166,7 @@ impl Publisher {
         if pending == 0 {
             return Ok(false);
         }
-        let wanted = format!("{id_prefix}:{}", IntelType::IntelligenceComplete);
+        let wanted = intel_msg_id(tenant, lead, id_prefix, IntelType::IntelligenceComplete);
         let mut messages = consumer.messages().await.map_err(|e| failed(&e))?;
         for _ in 0..pending {
             let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
