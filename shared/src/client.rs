@@ -58,6 +58,7 @@ impl Producer {
     /// Sends an event without waiting for the stream; await the returned future for the ack.
     /// Invalid events are refused here and never reach NATS.
     pub async fn send(&self, event: &LeadEvent) -> Result<PublishAckFuture, PublishError> {
+        crate::validate::check_event_id(&event.event_id)?;
         check_values(event, Utc::now())?;
         let subject = event_subject(
             &event.tenant_id,

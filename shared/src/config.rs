@@ -127,10 +127,24 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         // LEADBUS_CONFIG names the file; it is not a setting itself.
-        figment = figment.merge(Env::prefixed("LEADBUS_").ignore(&["config"]));
+        // Only the settings' own names: other LEADBUS_* variables (LEADBUS_CONFIG names the
+        // file, LEADBUS_TEST_* configure tests) are not settings.
+        let known = Config::field_names();
+        figment = figment.merge(
+            Env::prefixed("LEADBUS_")
+                .filter(move |key| known.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
+        );
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The names of every setting.
+    pub fn field_names() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Rejects values no deployment could want.
@@ -138,6 +152,14 @@ impl Config {
         let fail = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.max_concurrent_processing == 0 {
             return fail("max_concurrent_processing must be at least 1");
+        }
+        if let Some(dir) = &self.models_dir
+            && !dir.is_dir()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "models_dir {} is not a folder",
+                dir.display()
+            )));
         }
         if self.max_payload_bytes < 1024 {
             return fail("max_payload_bytes must be at least 1024");

@@ -142,7 +142,8 @@ pub fn decode_event(
     Ok(event)
 }
 
-fn check_event_id(id: &str) -> Result<(), Rejection> {
+/// Checks an event id: 1 to [`MAX_EVENT_ID_LEN`] of `A-Z a-z 0-9 - _ . :`.
+pub fn check_event_id(id: &str) -> Result<(), Rejection> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
     if id.is_empty() || id.len() > MAX_EVENT_ID_LEN || !id.chars().all(ok_char) {
         return Err(Rejection::new(

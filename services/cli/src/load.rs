@@ -186,7 +186,11 @@ pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let producer = Producer::new(js.clone());
     let mut acks = futures::stream::FuturesUnordered::new();
-    for event in leads.iter().flat_map(|l| l.events.iter()) {
+    for (i, event) in leads.iter().flat_map(|l| l.events.iter()).enumerate() {
+        if args.rate > 0 {
+            let due = started + Duration::from_secs_f64(i as f64 / f64::from(args.rate));
+            tokio::time::sleep_until(due.into()).await;
+        }
         published
             .lock()
             .await

@@ -33,13 +33,8 @@ pub(crate) async fn run(config: Config, parts: Parts) -> anyhow::Result<()> {
         started.extend(ensure_redis(&config.redis_url, &config.state_dir).await?);
     }
 
-    let inference = if parts.inference {
-        let models = Models::load(config.models_dir.as_deref(), &config.data_dir)
-            .context("cannot load models")?;
-        Some(Inference::start(&config, Arc::new(models), shutdown.clone()).await?)
-    } else {
-        None
-    };
+    // The gateway binds first: a second `leadbus run` on a taken port fails before its
+    // inference service has pulled (and then held) any event.
     let gateway = if parts.gateway {
         let gw = Gateway::start(&config, shutdown.clone()).await?;
         info!(
@@ -48,6 +43,13 @@ pub(crate) async fn run(config: Config, parts: Parts) -> anyhow::Result<()> {
             "leadbus is up"
         );
         Some(gw)
+    } else {
+        None
+    };
+    let inference = if parts.inference {
+        let models = Models::load(config.models_dir.as_deref(), &config.data_dir)
+            .context("cannot load models")?;
+        Some(Inference::start(&config, Arc::new(models), shutdown.clone()).await?)
     } else {
         None
     };

@@ -22,7 +22,9 @@ pub(crate) struct TokenArgs {
 
 /// Prints the token.
 pub(crate) fn run(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
-    let ttl = Duration::from_secs(args.hours * 3600);
+    // At most ten years: a development token, and no overflow into an already-expired one.
+    let hours = args.hours.min(24 * 365 * 10);
+    let ttl = Duration::from_secs(hours * 3600);
     let token = mint_token(&config.jwt_secret, &args.subject, &args.tenant, ttl)?;
     println!("{token}");
     Ok(())

@@ -17,6 +17,15 @@ pub fn tenant_from(
     query_token: Option<&str>,
     secret: &str,
 ) -> Result<TenantId, ApiError> {
+    claims_from(headers, query_token, secret).map(|c| c.tenant)
+}
+
+/// The checked claims of the request's token (tenant and expiry).
+pub fn claims_from(
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+    secret: &str,
+) -> Result<leadbus_shared::auth::Claims, ApiError> {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -25,7 +34,6 @@ pub fn tenant_from(
         "missing token: send Authorization: Bearer <jwt> or ?access_token=<jwt>",
     ))?;
     verify_token(secret, token.trim())
-        .map(|claims| claims.tenant)
         .map_err(|_| ApiError::Unauthorized("token is invalid or expired"))
 }
 

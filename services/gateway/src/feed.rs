@@ -64,7 +64,10 @@ pub const LAG_WARNING: u64 = 10_000;
 pub fn client_message(seq: u64, lead: &str, intel_type: &str, payload: &[u8]) -> Option<String> {
     // The payload was written by the inference service as JSON; anything else is skipped.
     let data: &serde_json::value::RawValue = serde_json::from_slice(payload).ok()?;
-    // lead and intel_type are subject tokens (A-Z a-z 0-9 _ -): nothing to escape.
+    // Only well-formed tokens (A-Z a-z 0-9 _ -) are relayed, so nothing needs escaping; a
+    // message someone published on a malformed intel subject is skipped.
+    leadbus_shared::ids::check_token("lead_id", lead).ok()?;
+    intel_type.parse::<leadbus_shared::IntelType>().ok()?;
     Some(format!(
         r#"{{"type":"intel","seq":{seq},"intel_type":"{intel_type}","lead_id":"{lead}","data":{}}}"#,
         data.get()

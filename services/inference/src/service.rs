@@ -123,6 +123,18 @@ impl Inference {
         let health = Arc::new(Health::default());
         let tasks = TaskTracker::new();
         let in_flight = TaskTracker::new();
+        // Bound before any event is pulled: a second instance on a taken port fails here.
+        let health_addr = crate::health_http::serve_health(
+            config.inference_listen,
+            Arc::clone(&health),
+            Some(redis_for_health),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.inference_listen,
+            source,
+        })?;
         // Small per-priority buffers: a critical event never queues behind a deep prefetch.
         let (senders, channels): (Vec<_>, Vec<_>) =
             Priority::ALL.iter().map(|_| mpsc::channel(64)).unzip();
@@ -149,17 +161,6 @@ impl Inference {
             shutdown.clone(),
         ));
         tasks.close();
-        let health_addr = crate::health_http::serve_health(
-            config.inference_listen,
-            Arc::clone(&health),
-            Some(redis_for_health),
-            shutdown.clone(),
-        )
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.inference_listen,
-            source,
-        })?;
         info!(
             max_concurrent = config.max_concurrent_processing,
             health = %format!("http://{health_addr}/healthz"),

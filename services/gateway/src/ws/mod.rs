@@ -29,10 +29,10 @@ use tracing::{debug, info, warn};
 
 pub use protocol::{
     CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_SLOW_CLIENT, CLOSE_TIMEOUT,
-    CLOSE_TRY_AGAIN,
+    CLOSE_TOKEN_EXPIRED, CLOSE_TRY_AGAIN,
 };
 
-use crate::auth::tenant_from;
+use crate::auth::claims_from;
 use crate::error::ApiError;
 use crate::feed::{FeedItem, client_message};
 use crate::state::AppState;
@@ -64,11 +64,19 @@ pub async fn ws_handler(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // The token first: a request without one learns nothing else.
-    let tenant = tenant_from(
+    let claims = claims_from(
         &headers,
         query.access_token.as_deref(),
         &state.config.jwt_secret,
     )?;
+    let tenant = claims.tenant.clone();
+    // The connection ends when its token does.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let expires_at =
+        tokio::time::Instant::now() + Duration::from_secs(claims.exp.saturating_sub(now));
     let upgrade = upgrade.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable("the gateway is shutting down".into()));
@@ -89,7 +97,7 @@ pub async fn ws_handler(
         .max_message_size(MAX_CLIENT_MESSAGE);
     Ok(upgrade.on_upgrade(move |socket| {
         let tracker = state.sockets.clone();
-        tracker.track_future(run(socket, tenant, first, state))
+        tracker.track_future(run(socket, tenant, first, state, expires_at))
     }))
 }
 
@@ -111,6 +119,8 @@ enum End {
 /// One client.
 struct Connection {
     tenant: TenantId,
+    /// When the client's token expires; the connection is closed then.
+    expires_at: tokio::time::Instant,
     state: AppState,
     sink: SplitSink<WebSocket, Message>,
     evicted: CancellationToken,
@@ -122,7 +132,13 @@ struct Connection {
     replay: Option<Replay>,
 }
 
-async fn run(socket: WebSocket, tenant: TenantId, first: FirstSubscription, state: AppState) {
+async fn run(
+    socket: WebSocket,
+    tenant: TenantId,
+    first: FirstSubscription,
+    state: AppState,
+    expires_at: tokio::time::Instant,
+) {
     let (queue_tx, mut queue) = mpsc::channel::<Arc<FeedItem>>(state.config.ws_send_queue);
     let membership = state.hub.join(tenant.as_str(), queue_tx);
     let (sink, mut stream) = socket.split();
@@ -131,6 +147,7 @@ async fn run(socket: WebSocket, tenant: TenantId, first: FirstSubscription, stat
 
     let mut conn = Connection {
         tenant,
+        expires_at,
         sink,
         evicted: membership.evicted.clone(),
         filter: first.filter.clone(),
@@ -179,6 +196,9 @@ impl Connection {
                 biased;
                 _ = shutdown.cancelled() => Err(End::Close(CLOSE_GOING_AWAY, "gateway shutting down")),
                 _ = evicted.cancelled() => Err(slow()),
+                _ = tokio::time::sleep_until(self.expires_at) => {
+                    Err(End::Close(CLOSE_TOKEN_EXPIRED, "token expired"))
+                }
                 msg = Replay::next(&mut self.replay) => self.on_replay(msg).await,
                 item = queue.recv() => match item {
                     Some(item) => self.on_live(&item).await,

@@ -19,6 +19,8 @@ pub const CLOSE_INTERNAL: u16 = 1011;
 pub const CLOSE_TRY_AGAIN: u16 = 1013;
 /// No pong (nor any other frame) within the idle limit: the connection was dead.
 pub const CLOSE_TIMEOUT: u16 = 4000;
+/// Close code when the client's token expires while connected.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// The client did not read fast enough and its send queue filled up.
 pub const CLOSE_SLOW_CLIENT: u16 = 4008;
 

@@ -20,6 +20,9 @@ use leadbus_shared::subjects::{
 use leadbus_shared::validate::Rejection;
 use leadbus_shared::{LeadId, TenantId};
 
+/// Largest dead letter written with its payload; NATS refuses messages over 1 MiB.
+const MAX_DEAD_LETTER: usize = 768 * 1024;
+
 /// A publish did not reach the stream.
 #[derive(Debug, thiserror::Error)]
 #[error("publish to {subject} failed: {reason}")]
@@ -244,10 +247,24 @@ impl Publisher {
             dead_lettered_at: Utc::now(),
         }
         .with_payload(payload);
-        let payload = serde_json::to_vec(&letter).map_err(|e| PublishFailed {
-            subject: dlq.clone(),
-            reason: e.to_string(),
-        })?;
+        let encode = |letter: &DeadLetter| {
+            serde_json::to_vec(letter).map_err(|e| PublishFailed {
+                subject: dlq.clone(),
+                reason: e.to_string(),
+            })
+        };
+        let mut body = encode(&letter)?;
+        if body.len() > MAX_DEAD_LETTER {
+            // Escaping can blow a payload up sixfold; the dead letter must still fit in a
+            // NATS message, so it keeps the reason and the position, not the bytes.
+            let mut slim = letter;
+            slim.payload = None;
+            slim.payload_hex = None;
+            slim.payload_truncated = true;
+            slim.reason.push_str(" (payload not kept: too large for a dead letter; read it from LEAD_EVENTS at stream_sequence)");
+            body = encode(&slim)?;
+        }
+        let payload = body;
         // Keyed by the original's stream position: a redelivered poison event is stored once.
         let msg_id = format!("dlq:{EVENTS_STREAM}:{stream_sequence}");
         let (subject, ack) = self.send(dlq, msg_id, payload).await?;
