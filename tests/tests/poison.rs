@@ -135,6 +135,16 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         s(with(&["data", "name"], json!("n".repeat(5000)))),
         s(with(&["data", "notes"], json!("x".repeat(70 * 1024)))),
     ];
+    // A payload whose escaped copy would not fit in a dead letter.
+    c.push(s(vec![0x01; 200_000]));
+    // Subjects no lane's filter matches: an unknown priority, too few or too many tokens.
+    for subject in [
+        "leads.events.acme.urgent.lead_created.l1",
+        "leads.events.acme.high.lead_created",
+        "leads.events.acme.high.lead_created.l1.extra",
+    ] {
+        c.push((subject.to_owned(), serde_json::to_vec(&good_body()).unwrap()));
+    }
     // Unknown event types, on a subject that names them.
     for t in ["teleported", "LEAD_CREATED", "lead-created"] {
         c.push((
