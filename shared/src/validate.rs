@@ -126,6 +126,13 @@ pub fn decode_event(
     };
     check_event_id(&event_id).map_err(with_id)?;
     check_envelope(obj, subject).map_err(with_id)?;
+    // No priority in the body: the subject's is the event's (found by fuzzing: the default
+    // would disagree with the subject it came on).
+    if let Some(tokens) = subject
+        && matches!(obj.get("priority"), None | Some(Value::Null))
+    {
+        obj.insert("priority".into(), Value::from(tokens.priority));
+    }
 
     let event: LeadEvent = serde_json::from_value(value).map_err(|e| {
         let kind = if e.to_string().starts_with("missing field") {
@@ -408,6 +415,12 @@ mod tests {
         for (input, kind) in cases {
             assert_eq!(decode(input).unwrap_err().kind, kind, "{input}");
         }
+    }
+
+    #[test]
+    fn a_missing_priority_is_the_subjects() {
+        let e = decode(&body("").replace(r#""priority":"high","#, "")).unwrap();
+        assert_eq!(e.priority, crate::Priority::High);
     }
 
     #[test]
