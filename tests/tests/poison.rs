@@ -143,7 +143,10 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         "leads.events.acme.high.lead_created",
         "leads.events.acme.high.lead_created.l1.extra",
     ] {
-        c.push((subject.to_owned(), serde_json::to_vec(&good_body()).unwrap()));
+        c.push((
+            subject.to_owned(),
+            serde_json::to_vec(&good_body()).unwrap(),
+        ));
     }
     // Unknown event types, on a subject that names them.
     for t in ["teleported", "LEAD_CREATED", "lead-created"] {

@@ -117,7 +117,19 @@ async fn spawn(
     hint: &str,
 ) -> anyhow::Result<Started> {
     info!(server = name, %addr, "not reachable; starting it");
-    let child = Command::new(name)
+    // PATH first, then where Debian installs servers (not on a normal user's PATH).
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).exists()));
+    let program = if on_path {
+        std::path::PathBuf::from(name)
+    } else {
+        ["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"]
+            .map(|d| Path::new(d).join(name))
+            .into_iter()
+            .find(|p| p.exists())
+            .unwrap_or_else(|| std::path::PathBuf::from(name))
+    };
+    let child = Command::new(&program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
