@@ -45,7 +45,7 @@ pub struct Config {
     pub max_payload_bytes: usize,
     /// How long streams keep messages.
     pub stream_max_age_secs: u64,
-    /// Largest size of each stream, in bytes.
+    /// Largest size of each stream, in bytes; -1 for no limit but the age.
     pub stream_max_bytes: i64,
     /// Window in which a repeated `Nats-Msg-Id` is dropped by the stream.
     pub duplicate_window_secs: u64,
@@ -92,7 +92,9 @@ impl Default for Config {
             redis_timeout_ms: 250,
             max_payload_bytes: crate::validate::DEFAULT_MAX_PAYLOAD,
             stream_max_age_secs: 7 * 24 * 3600,
-            stream_max_bytes: 8 * 1024 * 1024 * 1024,
+            // No size reservation by default: the age bounds the streams, and a size limit is
+            // reserved up front by nats-server, which refuses streams larger than its free disk.
+            stream_max_bytes: -1,
             duplicate_window_secs: 120,
             ack_wait_secs: 30,
             max_deliver: 5,
