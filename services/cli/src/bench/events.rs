@@ -150,7 +150,7 @@ pub(crate) fn preferences(k: u64) -> PropertyPreferences {
 /// The "unchanged input" events of the cache scenario: a score refresh or a churn check,
 /// neither of which changes what any model reads.
 pub(crate) fn rescore(tenant: &TenantId, lead: &LeadId, i: usize) -> LeadEvent {
-    let event_type = if i % 2 == 0 {
+    let event_type = if i.is_multiple_of(2) {
         EventType::ScoreRefreshRequested
     } else {
         EventType::ChurnCheckRequested

@@ -50,6 +50,8 @@ impl CacheCounts {
 #[derive(Debug)]
 struct Inner {
     latency_us: Histogram<u64>,
+    /// The inference service's own time per event (`processing_time_ms`).
+    processing_us: Histogram<u64>,
     cache: BTreeMap<String, CacheCounts>,
     first_receipt: Option<Instant>,
     last_receipt: Option<Instant>,
@@ -143,6 +145,10 @@ impl Phase {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         // Clamped into the histogram's range, so recording cannot fail.
         let _ = inner.latency_us.record(us.clamp(1, MAX_LATENCY_US));
+        let processing = (receipt.processing_time_ms.max(0.0) * 1000.0) as u64;
+        let _ = inner
+            .processing_us
+            .record(processing.clamp(1, MAX_LATENCY_US));
         for (model, source) in &receipt.cache {
             let counts = inner.cache.entry((*model).to_owned()).or_default();
             match *source {
@@ -196,6 +202,8 @@ impl Phase {
             p99_ms: q(0.99),
             max_ms: has.then(|| ms(h.max())),
             curve: if has { curve(h) } else { Vec::new() },
+            processing_p50_ms: has.then(|| ms(inner.processing_us.value_at_quantile(0.5))),
+            processing_p99_ms: has.then(|| ms(inner.processing_us.value_at_quantile(0.99))),
             cache: inner.cache.clone(),
             hit_rate: all.hit_rate(),
             max_send_lag_ms: None,
@@ -246,6 +254,10 @@ pub(crate) struct PhaseSummary {
     pub(crate) p99_ms: Option<f64>,
     /// Largest.
     pub(crate) max_ms: Option<f64>,
+    /// Median of the inference service's own time per event (receipt to results stored).
+    pub(crate) processing_p50_ms: Option<f64>,
+    /// Its 99th percentile.
+    pub(crate) processing_p99_ms: Option<f64>,
     /// (percentile, ms) points of the latency distribution.
     pub(crate) curve: Vec<(f64, f64)>,
     /// Per model: where the outputs came from.
@@ -275,6 +287,8 @@ struct Receipt<'a> {
     cache: HashMap<&'a str, &'a str>,
     #[serde(default)]
     degraded: bool,
+    #[serde(default)]
+    processing_time_ms: f64,
 }
 
 /// Every phase of a run, by id.
@@ -318,6 +332,7 @@ impl Registry {
             first_offer: Mutex::new(None),
             inner: Mutex::new(Inner {
                 latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
+                processing_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
                 cache: BTreeMap::new(),
                 first_receipt: None,
                 last_receipt: None,

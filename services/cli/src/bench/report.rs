@@ -161,6 +161,18 @@ impl BenchReport {
             println!();
         }
         println!();
+        println!("inference's own time per event (receipt to results stored), ms");
+        for s in &self.scenarios {
+            for p in &s.phases {
+                println!(
+                    "  {:<32} p50 {:>7}  p99 {:>7}",
+                    p.label,
+                    fmt_ms(p.processing_p50_ms),
+                    fmt_ms(p.processing_p99_ms)
+                );
+            }
+        }
+        println!();
         println!("JetStream messages written per event");
         for s in &self.scenarios {
             let parts: Vec<String> = s
