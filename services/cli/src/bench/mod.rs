@@ -71,6 +71,7 @@ pub(crate) async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> 
     status.set_message("starting servers and services");
     let mut procs = Procs::start(config, args.nats_url.clone(), args.redis_url.clone()).await?;
     let logs = procs.log_dir().display().to_string();
+    let procs_versions = procs.server_versions();
 
     let outcome = measure_all(
         config, &args, &settings, &chosen, &mut procs, &progress, &status,
@@ -93,6 +94,7 @@ pub(crate) async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> 
             load_before,
             load_after: load_average(),
         },
+        servers: procs_versions,
         settings,
         targets: targets(&results, raw.as_ref()),
         raw,
@@ -174,6 +176,7 @@ async fn measure_all(
         status.set_message(format!("scenario {scenario:?}"));
         procs.reset_peaks();
         let before = stream_writes(&js).await;
+        let cpu_before = procs.cpu_seconds();
         let result = match scenario {
             Scenario::Steady => scenarios.steady().await,
             Scenario::Max => scenarios.max().await,
@@ -187,6 +190,14 @@ async fn measure_all(
                 let after = stream_writes(&js).await;
                 let events: u64 = r.phases.iter().map(|p| p.sent).sum();
                 r.jetstream_writes = writes_per_event(&before, &after, events);
+                let cpu_after = procs.cpu_seconds();
+                r.cpu_ms_per_event = cpu_after
+                    .iter()
+                    .map(|(name, secs)| {
+                        let used = secs - cpu_before.get(name).copied().unwrap_or(0.0);
+                        (name.clone(), 1000.0 * used / events.max(1) as f64)
+                    })
+                    .collect();
                 results.push(r);
             }
             Err(error) => failed.push(format!("{scenario:?}: {error:#}")),

@@ -48,6 +48,7 @@ pub(crate) struct Endpoints {
 #[derive(Debug)]
 pub(crate) struct Procs {
     procs: Vec<Proc>,
+    versions: BTreeMap<String, String>,
     /// Where logs and server data live; removed at the end.
     dir: tempfile::TempDir,
     /// The addresses in use.
@@ -61,15 +62,24 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// The binary of a server: Debian's when installed, else whatever PATH finds.
+/// The binary of a server: the first on PATH (as `leadbus run` uses), else Debian's.
 fn server_binary(name: &str) -> String {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/bin".into()]);
+    for dir in dirs {
+        let p = dir.join(name);
+        if p.is_file() {
             return p.display().to_string();
         }
     }
     name.to_owned()
+}
+
+/// The first line `BIN --version` prints.
+async fn version_of(bin: &str) -> Option<String> {
+    let out = Command::new(bin).arg("--version").output().await.ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.lines().next()?.trim().to_owned())
 }
 
 async fn reachable(addr: SocketAddr) -> bool {
@@ -92,6 +102,7 @@ impl Procs {
             .tempdir()
             .context("cannot create a temporary directory")?;
         let mut procs = Vec::new();
+        let mut versions = BTreeMap::new();
 
         let nats_url = match nats_url {
             Some(url) => url,
@@ -107,7 +118,9 @@ impl Procs {
                     "-sd".to_owned(),
                     store.display().to_string(),
                 ];
-                procs.push(spawn_server("nats-server", &args, port, dir.path()).await?);
+                let bin = server_binary("nats-server");
+                versions.extend(version_of(&bin).await.map(|v| ("nats-server".into(), v)));
+                procs.push(spawn_server("nats-server", &bin, &args, port, dir.path()).await?);
                 format!("nats://127.0.0.1:{port}")
             }
         };
@@ -127,7 +140,9 @@ impl Procs {
                     "--dir".to_owned(),
                     dir.path().display().to_string(),
                 ];
-                procs.push(spawn_server("redis-server", &args, port, dir.path()).await?);
+                let bin = server_binary("redis-server");
+                versions.extend(version_of(&bin).await.map(|v| ("redis-server".into(), v)));
+                procs.push(spawn_server("redis-server", &bin, &args, port, dir.path()).await?);
                 format!("redis://127.0.0.1:{port}")
             }
         };
@@ -140,6 +155,7 @@ impl Procs {
 
         let mut this = Procs {
             procs,
+            versions,
             dir,
             endpoints,
         };
@@ -220,6 +236,25 @@ impl Procs {
             .collect()
     }
 
+    /// CPU time (user + system) each process has used so far, in seconds, keyed by name;
+    /// the bench itself is `bench`.
+    pub(crate) fn cpu_seconds(&self) -> BTreeMap<String, f64> {
+        let mut out: BTreeMap<String, f64> = self
+            .procs
+            .iter()
+            .filter_map(|p| Some((p.name.to_owned(), cpu_seconds(&p.pid()?.to_string())?)))
+            .collect();
+        if let Some(own) = cpu_seconds("self") {
+            out.insert("bench".into(), own);
+        }
+        out
+    }
+
+    /// Versions of the servers this run started.
+    pub(crate) fn server_versions(&self) -> BTreeMap<String, String> {
+        self.versions.clone()
+    }
+
     /// Resets each process's peak to its current size, so the next reading is the peak of
     /// what follows. Returns false where the kernel refused (the reading then covers the whole
     /// life of the process).
@@ -277,6 +312,7 @@ impl Procs {
 
 async fn spawn_server(
     name: &'static str,
+    bin: &str,
     args: &[String],
     port: u16,
     dir: &Path,
@@ -284,7 +320,7 @@ async fn spawn_server(
     let log = dir.join(format!("{name}.log"));
     let file =
         std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-    let mut child = match Command::new(server_binary(name))
+    let mut child = match Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -338,6 +374,18 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime of `/proc/{pid}/stat`, in seconds (the kernel counts in 1/100 s ticks on
+/// every Linux this runs on).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// The last lines of a log, for an error message.

@@ -23,6 +23,8 @@ pub(crate) struct BenchReport {
     pub(crate) elapsed_s: f64,
     /// The machine as it was.
     pub(crate) machine: Machine,
+    /// Versions of the servers the run started.
+    pub(crate) servers: BTreeMap<String, String>,
     /// Sizes and rates used.
     pub(crate) settings: Settings,
     /// Raw JetStream on the same servers.
@@ -173,6 +175,17 @@ impl BenchReport {
             }
         }
         println!();
+        println!("CPU time per event, ms (user + system, over the whole scenario)");
+        for s in &self.scenarios {
+            let parts: Vec<String> = s
+                .cpu_ms_per_event
+                .iter()
+                .map(|(name, ms)| format!("{name} {ms:.3}"))
+                .collect();
+            let total: f64 = s.cpu_ms_per_event.values().sum();
+            println!("  {:<10} {}; total {total:.3}", s.name, parts.join(", "));
+        }
+        println!();
         println!("JetStream messages written per event");
         for s in &self.scenarios {
             let parts: Vec<String> = s
@@ -193,6 +206,9 @@ impl BenchReport {
             for note in &s.notes {
                 println!("{}: {note}", s.name);
             }
+        }
+        for (name, version) in &self.servers {
+            println!("{name}: {version}");
         }
         if let Some(raw) = &self.raw {
             println!(

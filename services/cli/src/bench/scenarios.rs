@@ -26,6 +26,8 @@ pub(crate) struct ScenarioResult {
     pub(crate) max_sustained_rate: Option<f64>,
     /// Peak resident memory of each process during the scenario, KiB.
     pub(crate) peak_memory_kib: std::collections::BTreeMap<String, u64>,
+    /// CPU time each process used per offered event, milliseconds.
+    pub(crate) cpu_ms_per_event: std::collections::BTreeMap<String, f64>,
     /// Writes to each stream per offered event.
     pub(crate) jetstream_writes: std::collections::BTreeMap<String, Writes>,
 }
@@ -49,6 +51,7 @@ impl ScenarioResult {
             max_sustained_rate: None,
             peak_memory_kib: Default::default(),
             jetstream_writes: Default::default(),
+            cpu_ms_per_event: Default::default(),
         }
     }
 }
