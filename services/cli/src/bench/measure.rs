@@ -211,16 +211,17 @@ impl Phase {
     }
 }
 
-/// The latency at a range of percentiles (for the plot): (percentile, ms).
+/// The latency at percentiles spread evenly over the "nines" (0, 90, 99, 99.9...) up to
+/// 99.999, then the maximum: (percentile, ms), for the plot and the JSON.
 fn curve(h: &Histogram<u64>) -> Vec<(f64, f64)> {
-    const POINTS: [f64; 16] = [
-        0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.75, 99.9, 99.95, 99.99,
-        99.999, 100.0,
-    ];
-    POINTS
-        .iter()
-        .map(|&p| (p, h.value_at_percentile(p) as f64 / 1000.0))
-        .collect()
+    let mut points: Vec<(f64, f64)> = (0..=50)
+        .map(|k| {
+            let p = 100.0 * (1.0 - 10f64.powf(-f64::from(k) / 10.0));
+            (p, h.value_at_percentile(p) as f64 / 1000.0)
+        })
+        .collect();
+    points.push((100.0, h.max() as f64 / 1000.0));
+    points
 }
 
 /// What one phase measured; also its JSON form.

@@ -91,7 +91,14 @@ fn render(path: &Path, scenarios: &[ScenarioResult], text: bool) -> Result<(), B
             mesh.x_desc("percentile")
                 .y_desc("latency, ms")
                 .x_labels(6)
-                .x_label_formatter(&|x| percentile_label(*x));
+                .x_label_formatter(&|x| percentile_label(*x))
+                .y_label_formatter(&|y| {
+                    if *y >= 10.0 {
+                        format!("{y:.0}")
+                    } else {
+                        format!("{y}")
+                    }
+                });
         } else {
             mesh.x_labels(0).y_labels(0);
         }
