@@ -53,7 +53,6 @@ struct Inner {
     /// The inference service's own time per event (`processing_time_ms`).
     processing_us: Histogram<u64>,
     cache: BTreeMap<String, CacheCounts>,
-    first_receipt: Option<Instant>,
     last_receipt: Option<Instant>,
 }
 
@@ -158,7 +157,6 @@ impl Phase {
                 _ => counts.fallback += 1,
             }
         }
-        inner.first_receipt.get_or_insert(now);
         inner.last_receipt = Some(now);
     }
 
@@ -335,7 +333,6 @@ impl Registry {
                 latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
                 processing_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
                 cache: BTreeMap::new(),
-                first_receipt: None,
                 last_receipt: None,
             }),
         });

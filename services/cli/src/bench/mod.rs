@@ -70,7 +70,6 @@ pub(crate) async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> 
     status.enable_steady_tick(Duration::from_millis(200));
     status.set_message("starting servers and services");
     let mut procs = Procs::start(config, args.nats_url.clone(), args.redis_url.clone()).await?;
-    let logs = procs.log_dir().display().to_string();
     let procs_versions = procs.server_versions();
 
     let outcome = measure_all(
@@ -78,9 +77,15 @@ pub(crate) async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> 
     )
     .await;
     status.set_message("stopping services");
-    procs.stop().await;
+    let kept = procs.stop(outcome.is_err()).await;
     status.finish_and_clear();
-    let (raw, results, failed) = outcome.with_context(|| format!("service logs were in {logs}"))?;
+    let (raw, results, failed) = match (outcome, kept) {
+        (Ok(measured), _) => measured,
+        (Err(error), Some(dir)) => {
+            return Err(error.context(format!("service logs kept in {}", dir.display())));
+        }
+        (Err(error), None) => return Err(error),
+    };
     if results.is_empty() && !failed.is_empty() {
         anyhow::bail!("no scenario could run: {}", failed.join("; "));
     }

@@ -280,8 +280,10 @@ impl Procs {
         None
     }
 
-    /// Stops the services (SIGTERM, then SIGKILL after 10 s), then the servers.
-    pub(crate) async fn stop(mut self) {
+    /// Stops the services (SIGTERM, then SIGKILL after 10 s), then the servers. With
+    /// `keep_logs` the folder with their logs (and the servers' data) is left in place and
+    /// returned; otherwise it is removed.
+    pub(crate) async fn stop(mut self, keep_logs: bool) -> Option<PathBuf> {
         // Services before servers: they drain against live servers.
         self.procs.reverse();
         for p in &mut self.procs {
@@ -302,11 +304,7 @@ impl Procs {
             }
             debug!(process = p.name, "stopped");
         }
-    }
-
-    /// The folder with the service logs.
-    pub(crate) fn log_dir(&self) -> &Path {
-        self.dir.path()
+        keep_logs.then(|| self.dir.keep())
     }
 }
 
