@@ -1,5 +1,6 @@
 //! The `leadbus` command line.
 
+mod bench;
 mod dlq;
 mod load;
 mod load_prep;
@@ -53,6 +54,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Mint a development token for a tenant.
     Token(token::TokenArgs),
+    /// Benchmark the platform against raw JetStream (see README, Benchmarks).
+    Bench(bench::BenchArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -119,6 +122,7 @@ async fn main() -> ExitCode {
         Command::Rebuild => reprocess::rebuild(&config).await,
         Command::Train(args) => train::run(&config, args),
         Command::Token(args) => token::run(&config, args),
+        Command::Bench(args) => bench::run(&config, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
