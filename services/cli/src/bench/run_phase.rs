@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use leadbus_inference::consume::durable_name;
+use leadbus_inference::consume::parse_lane_name;
 use leadbus_shared::client::Producer;
 use leadbus_shared::subjects::EVENTS_STREAM;
 use leadbus_shared::{LeadEvent, Priority};
@@ -94,11 +95,18 @@ impl Driver {
         self.start(phase, count, rate, make).finish(IDLE).await
     }
 
-    /// Events waiting in (or delivered and unacknowledged by) a priority's consumer.
+    /// Events waiting in (or delivered and unacknowledged by) a priority's lanes, summed over
+    /// every tenant.
     pub(crate) async fn queued(&self, priority: Priority) -> Option<u64> {
         let stream = self.js.get_stream(EVENTS_STREAM).await.ok()?;
-        let info = stream.consumer_info(durable_name(priority)).await.ok()?;
-        Some(info.num_pending + info.num_ack_pending as u64)
+        let mut infos = stream.consumers();
+        let mut queued = 0;
+        while let Some(Ok(info)) = infos.next().await {
+            if parse_lane_name(&info.name).is_some_and(|(_, p)| p == priority) {
+                queued += info.num_pending + info.num_ack_pending as u64;
+            }
+        }
+        Some(queued)
     }
 
     /// Waits until no priority has queued events, up to `cap`; returns what is still queued.
