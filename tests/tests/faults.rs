@@ -97,6 +97,7 @@ async fn a_nats_restart_mid_load_loses_nothing_and_the_consumer_resumes() {
     platform.nats.kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
     platform.nats.restart();
+    let restarted = std::time::Instant::now();
 
     let accepted = publisher.await.unwrap();
     assert_eq!(accepted.len(), total);
@@ -124,6 +125,10 @@ async fn a_nats_restart_mid_load_loses_nothing_and_the_consumer_resumes() {
     assert!(
         twice.is_empty(),
         "events with more than one result: {twice:?}"
+    );
+    eprintln!(
+        "{total} events across a nats-server restart: all answered once, {:?} after the restart",
+        restarted.elapsed()
     );
     platform.stop().await;
 }
