@@ -97,14 +97,7 @@ pub(crate) async fn rebuild(config: &Config) -> anyhow::Result<()> {
         &config.redis_url,
         Duration::from_millis(config.redis_timeout_ms),
     )?;
-    let cache = IntelCache::new(
-        &CacheConfig {
-            l1_capacity: config.l1_capacity,
-            l1_ttl: Duration::from_secs(config.l1_ttl_secs),
-            l2_ttl: Duration::from_secs(config.cache_ttl_secs),
-        },
-        Some(l2),
-    );
+    let cache = IntelCache::new(&CacheConfig::from(config), Some(l2));
     let started = Instant::now();
     let progress = bar(0, "rebuild");
     let result = run_rebuild(

@@ -98,14 +98,7 @@ impl Inference {
             warn!(url = %config.redis_url, "redis unreachable at start; running without L2 until it returns");
         }
         let redis_for_health = Arc::clone(&l2);
-        let cache = IntelCache::new(
-            &CacheConfig {
-                l1_capacity: config.l1_capacity,
-                l1_ttl: Duration::from_secs(config.l1_ttl_secs),
-                l2_ttl: Duration::from_secs(config.cache_ttl_secs),
-            },
-            Some(l2),
-        );
+        let cache = IntelCache::new(&CacheConfig::from(config), Some(l2));
         let pipeline = Arc::new(Pipeline::new(
             models,
             cache,

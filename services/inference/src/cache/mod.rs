@@ -30,6 +30,16 @@ pub struct CacheConfig {
     pub l2_ttl: Duration,
 }
 
+impl From<&leadbus_shared::Config> for CacheConfig {
+    fn from(config: &leadbus_shared::Config) -> Self {
+        CacheConfig {
+            l1_capacity: config.l1_capacity,
+            l1_ttl: Duration::from_secs(config.l1_ttl_secs),
+            l2_ttl: Duration::from_secs(config.cache_ttl_secs),
+        }
+    }
+}
+
 /// L1 plus optional L2.
 #[derive(Debug, Clone)]
 pub struct IntelCache {

@@ -101,20 +101,24 @@ impl ChurnModel {
         } else {
             (self.artifact.trained_on.positive_rate, Vec::new())
         };
-        let t = self.artifact.thresholds;
-        let level = if risk >= t.high {
-            RiskLevel::High
-        } else if risk >= t.medium {
-            RiskLevel::Medium
-        } else {
-            RiskLevel::Low
-        };
+        let level = risk_level(risk, &self.artifact.thresholds);
         ChurnRisk {
             risk,
             level,
             drivers,
             model_version: self.artifact.version.clone(),
         }
+    }
+}
+
+/// The level of a churn risk under the artifact's thresholds.
+pub(crate) fn risk_level(risk: f64, t: &super::artifact::Thresholds) -> RiskLevel {
+    if risk >= t.high {
+        RiskLevel::High
+    } else if risk >= t.medium {
+        RiskLevel::Medium
+    } else {
+        RiskLevel::Low
     }
 }
 

@@ -6,7 +6,7 @@
 //! - churn: the churn rate of the training data, no drivers;
 //! - property matching: no items, and the reason says matching was unavailable.
 
-use leadbus_shared::intel::{Band, ChurnRisk, Factor, LeadScore, Matches, RiskLevel};
+use leadbus_shared::intel::{Band, ChurnRisk, Factor, LeadScore, Matches};
 
 use super::{ChurnModel, LeadScoreModel, Model, PropertyMatcher};
 
@@ -44,13 +44,7 @@ impl Fallback for ChurnModel {
     fn fallback(&self) -> ChurnRisk {
         let a = self.artifact();
         let risk = a.trained_on.positive_rate;
-        let level = if risk >= a.thresholds.high {
-            RiskLevel::High
-        } else if risk >= a.thresholds.medium {
-            RiskLevel::Medium
-        } else {
-            RiskLevel::Low
-        };
+        let level = super::churn::risk_level(risk, &a.thresholds);
         ChurnRisk {
             risk,
             level,
