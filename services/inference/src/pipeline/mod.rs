@@ -93,8 +93,9 @@ impl Pipeline {
     pub async fn process(&self, msg: &Message) -> Outcome {
         // -- event status hook (gateway, issue 5): records processing, then the final phase;
         // -- it never changes the outcome.
-        self.status.processing(msg).await;
-        let outcome = self.process_event(msg).await;
+        // Each phase is its own key, so "processing" is written alongside the work rather
+        // than before it: one round trip less on every event's path.
+        let ((), outcome) = tokio::join!(self.status.processing(msg), self.process_event(msg));
         match &outcome {
             Outcome::Completed => self.status.completed(msg).await,
             Outcome::DeadLettered(kind) => self.status.dead_lettered(msg, *kind).await,
