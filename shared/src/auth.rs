@@ -52,7 +52,8 @@ pub fn mint_token(
 /// Checks signature and expiry; returns the claims.
 pub fn verify_token(secret: &str, token: &str) -> Result<Claims, TokenError> {
     let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 5;
+    // No grace: an expired token is refused at once (tokens are minted on the same clocks).
+    validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "sub"]);
     let data = jsonwebtoken::decode::<Claims>(
         token,

@@ -129,7 +129,14 @@ async fn reinject(
 ) -> anyhow::Result<()> {
     let letter = read(stream, seq).await?;
     let Some(payload) = letter.payload.as_ref() else {
-        bail!("dead letter {seq} holds a non-UTF-8 payload; fix it at the producer");
+        if letter.payload_hex.is_some() {
+            bail!("dead letter {seq} holds a non-UTF-8 payload; fix it at the producer");
+        }
+        bail!(
+            "dead letter {seq} kept no payload (too large); the original is in LEAD_EVENTS at \
+             sequence {}",
+            letter.stream_sequence
+        );
     };
     if letter.payload_truncated {
         bail!("dead letter {seq} kept only part of an oversize payload; it cannot be re-injected");

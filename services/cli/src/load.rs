@@ -5,6 +5,7 @@
 //! `Converted` column, and latency from publish to receipt.
 
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use hdrhistogram::Histogram;
 use leadbus_shared::auth::mint_token;
 use leadbus_shared::client::Producer;
 use leadbus_shared::subjects::DLQ_STREAM;
-use leadbus_shared::{Config, LeadEvent, Priority, TenantId};
+use leadbus_shared::{Config, Priority, TenantId};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
@@ -195,16 +196,21 @@ pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
             .lock()
             .await
             .insert(event.event_id.clone(), Instant::now());
-        acks.push(publish(&producer, event));
+        // Sent now; its acknowledgement is awaited with the others.
+        let ack = producer
+            .send(event)
+            .await
+            .with_context(|| format!("publishing {}", event.event_id))?;
+        acks.push(ack.into_future());
         // A bounded window of unacknowledged publishes.
         while acks.len() >= 512 {
             if let Some(result) = acks.next().await {
-                result?;
+                result.context("the stream did not store an event")?;
             }
         }
     }
     while let Some(result) = acks.next().await {
-        result?;
+        result.context("the stream did not store an event")?;
     }
     let publish_secs = started.elapsed().as_secs_f64();
     eprintln!("published {total_events} events in {publish_secs:.1} s; waiting for intelligence");
@@ -234,14 +240,6 @@ pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     if args.check {
         report.check()?;
     }
-    Ok(())
-}
-
-async fn publish(producer: &Producer, event: &LeadEvent) -> anyhow::Result<()> {
-    producer
-        .publish(event)
-        .await
-        .with_context(|| format!("publishing {}", event.event_id))?;
     Ok(())
 }
 

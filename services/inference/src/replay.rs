@@ -214,11 +214,13 @@ async fn copy_for_replay(
     copy_headers.insert(MSG_ID_HEADER, copy_id.as_str());
     copy_headers.insert(REPLAY_HEADER, spec.name.as_str());
     let payload = serde_json::to_vec(&body).map_err(err)?;
-    js.publish_with_headers(subject, copy_headers, payload.into())
+    let ack = js
+        .publish_with_headers(subject, copy_headers, payload.into())
         .await
         .map_err(err)?
         .await
         .map_err(err)?;
-    debug!(seq, "event copied for replay");
-    Ok(true)
+    // A copy the stream already holds (the same replay run again) is not new work.
+    debug!(seq, duplicate = ack.duplicate, "event copied for replay");
+    Ok(!ack.duplicate)
 }
