@@ -39,6 +39,9 @@ pub struct Config {
     pub l1_ttl_secs: u64,
     /// Entries the L1 cache holds at most.
     pub l1_capacity: u64,
+    /// Lead profiles kept in process (with their bucket revision) in front of the profile
+    /// bucket; 0 reads every profile from the bucket.
+    pub profile_cache_entries: u64,
     /// Longest a Redis command may take before the cache is skipped for it.
     pub redis_timeout_ms: u64,
     /// Largest event payload accepted, in bytes.
@@ -89,6 +92,7 @@ impl Default for Config {
             cache_ttl_secs: 300,
             l1_ttl_secs: 30,
             l1_capacity: 100_000,
+            profile_cache_entries: 20_000,
             redis_timeout_ms: 250,
             max_payload_bytes: crate::validate::DEFAULT_MAX_PAYLOAD,
             stream_max_age_secs: 7 * 24 * 3600,

@@ -69,6 +69,10 @@ pub struct PhaseRecord {
     /// Why, for a dead letter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// On a final phase: when processing of the delivery that reached it began (a quick
+    /// event has no `processing` record of its own; see `status_recorder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl PhaseRecord {
@@ -79,6 +83,7 @@ impl PhaseRecord {
             lead_id: None,
             stream_sequence: None,
             reason: None,
+            started_at: None,
         }
     }
 }
@@ -125,7 +130,11 @@ impl EventStatus {
             status: furthest,
             stream_sequence: any(|r| r.stream_sequence),
             accepted_at: find(Phase::Accepted).map(|r| r.at),
-            processing_at: find(Phase::Processing).map(|r| r.at),
+            // The final phase's start is the latest delivery's; else the processing record.
+            processing_at: [Phase::Completed, Phase::DeadLettered]
+                .into_iter()
+                .find_map(|p| find(p).and_then(|r| r.started_at))
+                .or_else(|| find(Phase::Processing).map(|r| r.at)),
             completed_at: find(Phase::Completed).map(|r| r.at),
             dead_lettered_at: find(Phase::DeadLettered).map(|r| r.at),
             reason: find(Phase::DeadLettered).and_then(|r| r.reason.clone()),
@@ -302,5 +311,20 @@ mod tests {
         assert_eq!(s.accepted_at, Some(accepted.at));
         assert_eq!(s.processing_at, Some(processing.at));
         assert!(EventStatus::from_records(&t, "e1", &[]).is_none());
+    }
+
+    #[test]
+    fn a_final_phase_carries_the_start_of_a_quick_event() {
+        let t = TenantId::new("acme").unwrap();
+        let started = PhaseRecord::now().at;
+        let completed = PhaseRecord {
+            started_at: Some(started),
+            ..PhaseRecord::now()
+        };
+        let s =
+            EventStatus::from_records(&t, "e1", &[(Phase::Completed, completed.clone())]).unwrap();
+        assert_eq!(s.status, Phase::Completed);
+        assert_eq!(s.processing_at, Some(started));
+        assert_eq!(s.completed_at, Some(completed.at));
     }
 }

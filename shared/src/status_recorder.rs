@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::Message;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 use tracing::{debug, warn};
@@ -80,7 +81,9 @@ impl StatusRecorder {
         }
     }
 
-    /// Marks the delivery's event as being processed, without waiting for the stream.
+    /// Marks the delivery's event as being processed, without waiting for the stream. The
+    /// pipeline calls it only for a delivery still running after a moment, or one that will
+    /// be retried: a quick event's final record carries its start instead, one write less.
     pub async fn processing(&self, msg: &Message) {
         let Some((tenant, id, seq, lead)) = identify(msg) else {
             return;
@@ -100,21 +103,29 @@ impl StatusRecorder {
         }
     }
 
-    /// Records that the delivery's intelligence is stored.
-    pub async fn completed(&self, msg: &Message) {
-        self.finished(msg, Phase::Completed, None).await;
+    /// Records that the delivery's intelligence is stored; its processing began at `started`.
+    pub async fn completed(&self, msg: &Message, started: DateTime<Utc>) {
+        self.finished(msg, Phase::Completed, None, started).await;
     }
 
     /// Records that the delivery's event is stored in LEAD_DLQ, and why.
-    pub async fn dead_lettered(&self, msg: &Message, kind: RejectKind) {
+    pub async fn dead_lettered(&self, msg: &Message, kind: RejectKind, started: DateTime<Utc>) {
         let reason = serde_json::to_value(kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned));
-        self.finished(msg, Phase::DeadLettered, reason).await;
+        self.finished(msg, Phase::DeadLettered, reason, started)
+            .await;
     }
 
-    /// Records a final phase and waits, briefly, for the stream to store it.
-    async fn finished(&self, msg: &Message, phase: Phase, reason: Option<String>) {
+    /// Sends a final phase, carrying when processing began, and leaves the wait for the
+    /// stream's acknowledgement to a task of its own: the event's ack does not wait on it.
+    async fn finished(
+        &self,
+        msg: &Message,
+        phase: Phase,
+        reason: Option<String>,
+        started: DateTime<Utc>,
+    ) {
         let Some((tenant, id, seq, lead)) = identify(msg) else {
             return;
         };
@@ -125,15 +136,24 @@ impl StatusRecorder {
             lead_id: Some(lead),
             stream_sequence: seq,
             reason,
+            started_at: Some(started),
             ..PhaseRecord::now()
         };
-        let write = store.record(&tenant, &id, phase, &record);
-        let failed = match tokio::time::timeout(WRITE_WAIT, write).await {
-            Ok(Ok(())) => return,
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => format!("not stored within {WRITE_WAIT:?}"),
+        let ack = match store.send(&tenant, &id, phase, &record).await {
+            Ok(ack) => ack,
+            Err(error) => return write_failed(&error.to_string(), &id, phase),
         };
-        warn!(error = %failed, event_id = %id, phase = phase.as_str(), "event status not written");
-        metrics::counter!("leadbus_status_write_failures_total").increment(1);
+        tokio::spawn(async move {
+            match tokio::time::timeout(WRITE_WAIT, ack).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => write_failed(&error.to_string(), &id, phase),
+                Err(_) => write_failed(&format!("not stored within {WRITE_WAIT:?}"), &id, phase),
+            }
+        });
     }
+}
+
+fn write_failed(error: &str, event_id: &str, phase: Phase) {
+    warn!(%error, %event_id, phase = phase.as_str(), "event status not written");
+    metrics::counter!("leadbus_status_write_failures_total").increment(1);
 }

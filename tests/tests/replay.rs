@@ -121,7 +121,7 @@ async fn rebuild_after_flushall_restores_profiles_and_every_leads_cached_intelli
     let events: Vec<_> = (0..40).map(|i| event(i, "acme")).collect();
     publish_and_settle(&platform, &events).await;
     let js = platform.js().await;
-    let store = ProfileStore::open(&js).await.unwrap();
+    let store = ProfileStore::open(&js, 0).await.unwrap();
     let tenant = TenantId::new("acme").unwrap();
     let leads: Vec<LeadId> = (0..10)
         .map(|i| LeadId::new(format!("l{i}")).unwrap())

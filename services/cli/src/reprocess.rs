@@ -92,7 +92,7 @@ pub(crate) async fn rebuild(config: &Config) -> anyhow::Result<()> {
         Models::load(config.models_dir.as_deref(), &config.data_dir)
             .context("cannot load models")?,
     );
-    let profiles = ProfileStore::open(&js).await?;
+    let profiles = ProfileStore::open(&js, config.profile_cache_entries).await?;
     let l2 = RedisL2::new(
         &config.redis_url,
         Duration::from_millis(config.redis_timeout_ms),

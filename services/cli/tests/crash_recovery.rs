@@ -100,7 +100,7 @@ async fn assert_exactly_once(js: &jetstream::Context, events: &[LeadEvent], lead
         twice.len()
     );
 
-    let store = ProfileStore::open(js).await.unwrap();
+    let store = ProfileStore::open(js, 0).await.unwrap();
     let mut expected: HashMap<String, u64> = HashMap::new();
     for e in events {
         *expected.entry(e.lead_id.to_string()).or_default() += 1;

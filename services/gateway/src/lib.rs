@@ -26,6 +26,7 @@ use std::time::Duration;
 use std::sync::OnceLock;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use leadbus_shared::status::{StatusError, StatusStore};
 use leadbus_shared::{Config, streams};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -34,7 +35,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::ApiError;
 use crate::feed::{FeedHealth, run_feed};
@@ -211,6 +212,12 @@ impl Gateway {
             stop.cancel();
         });
         let server = tokio::spawn(async move {
+            // Small WebSocket frames must not wait for the previous frame's delayed ack.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    debug!(%error, "TCP_NODELAY not set on a client socket");
+                }
+            });
             let serve = axum::serve(listener, app(state))
                 .with_graceful_shutdown(stop_serving.cancelled_owned());
             if let Err(error) = serve.await {

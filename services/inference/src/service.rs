@@ -87,7 +87,7 @@ impl Inference {
             })?;
         let js = jetstream::new(client);
         streams::ensure_streams(&js, config).await?;
-        let profiles = ProfileStore::open(&js).await?;
+        let profiles = ProfileStore::open(&js, config.profile_cache_entries).await?;
 
         let l2 = RedisL2::new(
             &config.redis_url,

@@ -5,7 +5,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use chrono::Utc;
 use leadbus_shared::TenantId;
 use leadbus_shared::client::{Producer, PublishError};
 use leadbus_shared::status::{EventStatus, Phase, PhaseRecord};
@@ -78,10 +77,9 @@ pub async fn ingest(
         })?;
     if !stored.duplicate {
         let record = PhaseRecord {
-            at: Utc::now(),
             lead_id: Some(event.lead_id.to_string()),
             stream_sequence: Some(stored.sequence),
-            reason: None,
+            ..PhaseRecord::now()
         };
         if let Err(error) = state
             .status

@@ -91,14 +91,24 @@ impl Pipeline {
     /// Processes one delivery of an event. Never panics on input; every path ends in an
     /// [`Outcome`].
     pub async fn process(&self, msg: &Message) -> Outcome {
-        // -- event status hook (gateway, issue 5): records processing, then the final phase;
-        // -- it never changes the outcome.
-        // Each phase is its own key, so "processing" is written alongside the work rather
-        // than before it: one round trip less on every event's path.
-        let ((), outcome) = tokio::join!(self.status.processing(msg), self.process_event(msg));
+        // -- event status hook (gateway, issue 5): records the phases; it never changes the
+        // -- outcome. A quick event gets one record, its final phase with its start time; the
+        // -- `processing` record is written only for one still running after a moment, or
+        // -- one that will be retried.
+        let started = Utc::now();
+        let work = self.process_event(msg);
+        tokio::pin!(work);
+        let (outcome, marked) = tokio::select! {
+            outcome = &mut work => (outcome, false),
+            () = tokio::time::sleep(MARK_PROCESSING_AFTER) => {
+                let ((), outcome) = tokio::join!(self.status.processing(msg), &mut work);
+                (outcome, true)
+            }
+        };
         match &outcome {
-            Outcome::Completed => self.status.completed(msg).await,
-            Outcome::DeadLettered(kind) => self.status.dead_lettered(msg, *kind).await,
+            Outcome::Completed => self.status.completed(msg, started).await,
+            Outcome::DeadLettered(kind) => self.status.dead_lettered(msg, *kind, started).await,
+            Outcome::Retry(_) if !marked => self.status.processing(msg).await,
             Outcome::Retry(_) => {}
         }
         outcome
@@ -363,6 +373,9 @@ impl Pipeline {
         }
     }
 }
+
+/// How long an event runs before its `processing` phase is recorded on its own.
+const MARK_PROCESSING_AFTER: Duration = Duration::from_millis(20);
 
 /// In-process retries for a transient NATS hiccup, before falling back to redelivery.
 fn quick_retries() -> ExponentialBuilder {

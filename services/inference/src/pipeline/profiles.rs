@@ -1,11 +1,13 @@
 //! Lead profiles in a JetStream key-value bucket: they survive restarts, and every write is a
 //! compare-and-set on the entry's revision, so two writers of one lead never lose an update.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use leadbus_shared::{LeadEvent, LeadId, TenantId};
+use moka::future::Cache;
 use tracing::debug;
 
 use crate::profile::LeadProfile;
@@ -48,17 +50,22 @@ pub struct Merged {
     pub applied: bool,
 }
 
-/// The profile store.
+/// The profile store: the bucket, with the profiles this process last read or wrote kept in
+/// front of it. A kept copy carries the bucket revision it was read or written at, so a write
+/// based on it is a compare-and-set like any other: if another writer (a second instance, a
+/// `rebuild`) changed the entry since, the write fails, the copy is dropped and the entry is
+/// read again. Keeping copies saves the read on every event of a known lead, never a check.
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
     kv: kv::Store,
+    kept: Cache<String, Arc<(LeadProfile, u64)>>,
 }
 
 impl ProfileStore {
     /// Opens the bucket, creating its stream from `nats/streams/kv_lead_profiles.json` on
     /// first use. The stream is created directly rather than through the client's bucket
     /// helper, which reads account info in a shape nats-server 2.9 does not send.
-    pub async fn open(js: &jetstream::Context) -> Result<Self, ProfileError> {
+    pub async fn open(js: &jetstream::Context, kept: u64) -> Result<Self, ProfileError> {
         if js.get_stream(BUCKET_STREAM).await.is_err() {
             let config: jetstream::stream::Config = serde_json::from_str(BUCKET_DEFINITION)
                 .map_err(|e| ProfileError::Bucket(format!("bad bucket definition: {e}")))?;
@@ -70,22 +77,40 @@ impl ProfileStore {
             .get_key_value(PROFILE_BUCKET)
             .await
             .map_err(|e| ProfileError::Bucket(e.to_string()))?;
-        Ok(ProfileStore { kv })
+        Ok(ProfileStore {
+            kv,
+            kept: Cache::new(kept),
+        })
     }
 
     fn key(tenant: &TenantId, lead: &LeadId) -> String {
         format!("{tenant}.{lead}")
     }
 
-    /// The stored profile of a lead and its entry revision (0 when there is none).
+    /// The profile of a lead and its entry revision (0 when there is none): the kept copy
+    /// when there is one, else the stored entry.
     pub async fn get(
         &self,
         tenant: &TenantId,
         lead: &LeadId,
     ) -> Result<(LeadProfile, u64), ProfileError> {
+        let key = Self::key(tenant, lead);
+        if let Some(kept) = self.kept.get(&key).await {
+            return Ok(kept.as_ref().clone());
+        }
+        self.read(&key, tenant, lead).await
+    }
+
+    /// The stored entry, read from the bucket.
+    async fn read(
+        &self,
+        key: &str,
+        tenant: &TenantId,
+        lead: &LeadId,
+    ) -> Result<(LeadProfile, u64), ProfileError> {
         let entry = self
             .kv
-            .entry(Self::key(tenant, lead))
+            .entry(key)
             .await
             .map_err(|e| ProfileError::Read(e.to_string()))?;
         match entry {
@@ -102,11 +127,10 @@ impl ProfileStore {
     /// Writes a whole profile over what is stored (used by `rebuild`).
     pub async fn put(&self, profile: &LeadProfile) -> Result<u64, ProfileError> {
         let value = serde_json::to_vec(profile).map_err(|e| ProfileError::Write(e.to_string()))?;
+        let key = Self::key(&profile.tenant_id, &profile.lead_id);
+        self.kept.invalidate(&key).await;
         self.kv
-            .put(
-                Self::key(&profile.tenant_id, &profile.lead_id),
-                value.into(),
-            )
+            .put(key, value.into())
             .await
             .map_err(|e| ProfileError::Write(e.to_string()))
     }
@@ -114,8 +138,13 @@ impl ProfileStore {
     /// Merges `event` into its lead's profile with compare-and-set, retrying on conflict.
     pub async fn merge(&self, event: &LeadEvent) -> Result<Merged, ProfileError> {
         let key = Self::key(&event.tenant_id, &event.lead_id);
+        let (tenant, lead) = (&event.tenant_id, &event.lead_id);
         for attempt in 0..CAS_ATTEMPTS {
-            let (mut profile, revision) = self.get(&event.tenant_id, &event.lead_id).await?;
+            // The kept copy first; after a failed compare-and-set, only the bucket.
+            let (mut profile, revision) = match attempt {
+                0 => self.get(tenant, lead).await?,
+                _ => self.read(&key, tenant, lead).await?,
+            };
             if !profile.apply(event) {
                 return Ok(Merged {
                     profile,
@@ -141,7 +170,10 @@ impl ProfileStore {
                 })
             };
             match written {
-                Ok(_) => {
+                Ok(new_revision) => {
+                    self.kept
+                        .insert(key, Arc::new((profile.clone(), new_revision)))
+                        .await;
                     return Ok(Merged {
                         profile,
                         applied: true,
@@ -149,9 +181,16 @@ impl ProfileStore {
                 }
                 Err((true, _)) => {
                     debug!(%key, attempt, "profile changed concurrently; retrying");
-                    tokio::time::sleep(Duration::from_millis(1 << attempt.min(6))).await;
+                    self.kept.invalidate(&key).await;
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(1 << attempt.min(6))).await;
+                    }
                 }
-                Err((false, error)) => return Err(ProfileError::Write(error)),
+                Err((false, error)) => {
+                    // The write may have been stored after all: trust only the bucket now.
+                    self.kept.invalidate(&key).await;
+                    return Err(ProfileError::Write(error));
+                }
             }
         }
         Err(ProfileError::Contended)

@@ -53,37 +53,42 @@ impl Publisher {
         intel: &Intelligence,
         id_prefix: &str,
     ) -> Result<(), PublishFailed> {
-        let mut messages: Vec<(IntelType, Intelligence)> = Vec::with_capacity(4);
+        // Each partial update carries the shared fields and its own part only.
+        let part = |lead_score, churn, matches| Intelligence {
+            schema: intel.schema,
+            tenant_id: intel.tenant_id.clone(),
+            lead_id: intel.lead_id.clone(),
+            event_id: intel.event_id.clone(),
+            revision: intel.revision,
+            lead_score,
+            churn,
+            matches,
+            processing_time_ms: intel.processing_time_ms,
+            cache: intel.cache.clone(),
+            degraded: intel.degraded,
+            replay: intel.replay,
+            generated_at: intel.generated_at,
+        };
+        let mut bodies: Vec<(IntelType, Result<Vec<u8>, serde_json::Error>)> =
+            Vec::with_capacity(4);
         if intel.lead_score.is_some() {
-            let part = Intelligence {
-                churn: None,
-                matches: None,
-                ..intel.clone()
-            };
-            messages.push((IntelType::LeadScoreUpdate, part));
+            let body = part(intel.lead_score.clone(), None, None);
+            bodies.push((IntelType::LeadScoreUpdate, serde_json::to_vec(&body)));
         }
         if intel.churn.is_some() {
-            let part = Intelligence {
-                lead_score: None,
-                matches: None,
-                ..intel.clone()
-            };
-            messages.push((IntelType::ChurnRiskAlert, part));
+            let body = part(None, intel.churn.clone(), None);
+            bodies.push((IntelType::ChurnRiskAlert, serde_json::to_vec(&body)));
         }
         if intel.matches.is_some() {
-            let part = Intelligence {
-                lead_score: None,
-                churn: None,
-                ..intel.clone()
-            };
-            messages.push((IntelType::PropertyMatchFound, part));
+            let body = part(None, None, intel.matches.clone());
+            bodies.push((IntelType::PropertyMatchFound, serde_json::to_vec(&body)));
         }
-        messages.push((IntelType::IntelligenceComplete, intel.clone()));
+        bodies.push((IntelType::IntelligenceComplete, serde_json::to_vec(intel)));
 
-        let mut acks = Vec::with_capacity(messages.len());
-        for (intel_type, body) in messages {
+        let mut acks = Vec::with_capacity(bodies.len());
+        for (intel_type, body) in bodies {
             let subject = intel_subject(&intel.tenant_id, &intel.lead_id, intel_type);
-            let payload = serde_json::to_vec(&body).map_err(|e| PublishFailed {
+            let payload = body.map_err(|e| PublishFailed {
                 subject: subject.clone(),
                 reason: e.to_string(),
             })?;
