@@ -5,16 +5,18 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use leadbus_shared::subjects::EVENTS_STREAM;
-use leadbus_shared::{Config, Priority, streams};
-use tokio::sync::mpsc;
+use leadbus_shared::{Config, streams};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::cache::{CacheConfig, IntelCache, RedisL2};
-use crate::consume::{Health, Lanes, run_scheduler};
+use crate::consume::{Board, Health, Lanes, run_scheduler};
 use crate::models::Models;
 use crate::pipeline::{Pipeline, ProfileStore, Publisher};
+
+/// Events each lane (tenant and priority) may hold queued for the scheduler.
+const LANE_QUEUE: usize = 16;
 
 /// Start-up failed; each variant names the step.
 #[derive(Debug, thiserror::Error)]
@@ -128,14 +130,14 @@ impl Inference {
             addr: config.inference_listen,
             source,
         })?;
-        // Small per-priority buffers: a critical event never queues behind a deep prefetch.
-        let (senders, channels): (Vec<_>, Vec<_>) =
-            Priority::ALL.iter().map(|_| mpsc::channel(64)).unzip();
+        // Small per-lane queues: a critical event never queues behind a deep prefetch, and
+        // one tenant's backlog never fills another's queue.
+        let board = Board::new(LANE_QUEUE, config.max_concurrent_processing);
         let lanes = Lanes::new(
             stream.clone(),
             config.clone(),
             Arc::clone(&pipeline),
-            senders,
+            Arc::clone(&board),
             Arc::clone(&health),
             tasks.clone(),
             shutdown.clone(),
@@ -146,7 +148,7 @@ impl Inference {
         }
         tasks.spawn(lanes.run_discovery());
         tasks.spawn(run_scheduler(
-            channels,
+            board,
             Arc::clone(&pipeline),
             config.max_concurrent_processing,
             Duration::from_secs(config.processing_timeout_secs),

@@ -1,5 +1,5 @@
-//! One task per lane (tenant and priority) pulls that lane's messages into its priority's
-//! small bounded channel. The pull stream uses a short idle heartbeat; on a missed heartbeat,
+//! One task per lane (tenant and priority) pulls that lane's messages into its small queue
+//! on the [`Board`](super::board::Board). The pull stream uses a short idle heartbeat; on a missed heartbeat,
 //! a deleted consumer or any other stream error it is re-created with backoff. It never ends
 //! silently.
 
@@ -12,11 +12,11 @@ use async_nats::jetstream::stream::Stream;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
 use leadbus_shared::{Config, Priority, TenantId};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::Health;
+use super::board::LaneHandle;
 use super::consumers::ensure_lane;
 
 /// Idle heartbeat asked of the server for each pull.
@@ -32,8 +32,8 @@ pub struct Lane {
     /// First stream sequence covered when the consumer is created (an existing one keeps its
     /// position).
     pub start: Option<u64>,
-    /// Its priority's channel to the scheduler.
-    pub tx: mpsc::Sender<Message>,
+    /// Its queue on the board.
+    pub queue: LaneHandle<Message>,
 }
 
 /// Pulls one lane's events into its channel until `shutdown`.
@@ -48,7 +48,7 @@ pub async fn run_fetcher(
         tenant,
         priority,
         start,
-        tx,
+        queue,
     } = lane;
     let batch = usize::try_from(config.tenant_max_ack_pending)
         .unwrap_or(64)
@@ -98,8 +98,8 @@ pub async fn run_fetcher(
             match next {
                 Some(Ok(msg)) => {
                     backoff = new_backoff();
-                    // Waits while the scheduler is busy: this is the prefetch bound.
-                    if tx.send(msg).await.is_err() {
+                    // Waits while the lane's queue is full: this is the prefetch bound.
+                    if queue.push(msg).await.is_err() {
                         return;
                     }
                 }

@@ -16,12 +16,12 @@ use async_nats::jetstream::stream::Stream;
 use futures::{StreamExt, TryStreamExt};
 use leadbus_shared::subjects::parse_event_subject;
 use leadbus_shared::{Config, Priority, TenantId};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::Health;
+use super::board::Board;
 use super::consumers::{ensure_discovery, parse_lane_name};
 use super::fetch::{Lane, new_backoff, run_fetcher};
 use crate::pipeline::Pipeline;
@@ -32,7 +32,7 @@ pub struct Lanes {
     stream: Stream,
     config: Config,
     pipeline: Arc<Pipeline>,
-    senders: Vec<mpsc::Sender<Message>>,
+    board: Arc<Board<Message>>,
     health: Arc<Health>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -40,12 +40,12 @@ pub struct Lanes {
 }
 
 impl Lanes {
-    /// A lane manager feeding `senders` (one per priority, in [`Priority::ALL`] order).
+    /// A lane manager feeding `board`.
     pub fn new(
         stream: Stream,
         config: Config,
         pipeline: Arc<Pipeline>,
-        senders: Vec<mpsc::Sender<Message>>,
+        board: Arc<Board<Message>>,
         health: Arc<Health>,
         tasks: TaskTracker,
         shutdown: CancellationToken,
@@ -54,7 +54,7 @@ impl Lanes {
             stream,
             config,
             pipeline,
-            senders,
+            board,
             health,
             tasks,
             shutdown,
@@ -74,12 +74,12 @@ impl Lanes {
         }
         info!(%tenant, "starting tenant lanes");
         metrics::gauge!("leadbus_tenant_lanes").increment(4.0);
-        for (priority, tx) in Priority::ALL.into_iter().zip(&self.senders) {
+        for priority in Priority::ALL {
             let lane = Lane {
                 tenant: tenant.clone(),
                 priority,
                 start,
-                tx: tx.clone(),
+                queue: self.board.add_lane(priority),
             };
             self.tasks.spawn(run_fetcher(
                 self.stream.clone(),

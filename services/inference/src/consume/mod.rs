@@ -1,7 +1,8 @@
-//! Getting events off the stream: one pull consumer per priority, a scheduler that serves
-//! higher priorities first within a bound on work in flight, and the ack or nak that closes
-//! every delivery.
+//! Getting events off the stream: durable pull consumers per tenant and priority (lanes), a
+//! board of small per-lane queues, a scheduler that serves higher priorities first and tenants
+//! in turn within a bound on work in flight, and the ack or nak that closes every delivery.
 
+mod board;
 mod consumers;
 mod fetch;
 mod lanes;
@@ -12,12 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
-use leadbus_shared::Priority;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+pub use board::{Board, Closed, LEVEL_CAP_DIVISORS, LaneHandle, Taken};
 pub use consumers::{
     discovery_name, ensure_discovery, ensure_lane, lane_config, lane_name, parse_lane_name,
 };
@@ -76,11 +77,12 @@ impl Health {
     }
 }
 
-/// Takes events from the four priority channels by their [`Shares`] and runs each on its own
-/// task while holding one of `max_concurrent` permits. Returns when `shutdown` fires; events
-/// still queued are handed back to the server for redelivery.
+/// Takes events off the board (by [`Shares`] between priorities, by turn between tenants,
+/// within each level's cap) and runs each on its own task while holding one of
+/// `max_concurrent` permits. Returns when `shutdown` fires; events still queued are handed back
+/// to the server for redelivery.
 pub async fn run_scheduler(
-    mut channels: Vec<mpsc::Receiver<Message>>,
+    board: Arc<Board<Message>>,
     pipeline: Arc<Pipeline>,
     max_concurrent: usize,
     processing_timeout: Duration,
@@ -88,9 +90,6 @@ pub async fn run_scheduler(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(max_concurrent));
-    let mut shares = Shares::default();
-    // One event per priority held back, so the choice sees which levels have work.
-    let mut heads: [Option<Message>; 4] = Default::default();
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -99,64 +98,32 @@ pub async fn run_scheduler(
                 Err(_) => break,
             },
         };
-        for (head, rx) in heads.iter_mut().zip(channels.iter_mut()) {
-            if head.is_none() {
-                *head = rx.try_recv().ok();
-            }
-        }
-        if heads.iter().all(Option::is_none) {
-            // Nothing waiting anywhere: sleep until any level has an event.
-            let [critical, high, medium, low] = channels.as_mut_slice() else {
-                warn!("scheduler needs one channel per priority");
-                break;
-            };
-            let (index, msg) = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                Some(m) = critical.recv() => (0, m),
-                Some(m) = high.recv() => (1, m),
-                Some(m) = medium.recv() => (2, m),
-                Some(m) = low.recv() => (3, m),
-                else => break,
-            };
-            heads[index] = Some(msg);
-        }
-        let waiting = [0, 1, 2, 3].map(|i| heads[i].is_some());
-        let Some(priority) = shares.pick(waiting) else {
-            continue;
-        };
-        let index = Priority::ALL
-            .iter()
-            .position(|p| *p == priority)
-            .unwrap_or(0);
-        let Some(msg) = heads[index].take() else {
-            continue;
+        let taken = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            taken = board.take() => match taken {
+                Ok(t) => t,
+                Err(Closed) => break,
+            },
         };
         let pipeline = Arc::clone(&pipeline);
         tracker.spawn(async move {
-            let outcome = match tokio::time::timeout(processing_timeout, pipeline.process(&msg))
+            let msg = &taken.item;
+            let outcome = match tokio::time::timeout(processing_timeout, pipeline.process(msg))
                 .await
             {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome::Retry(format!("processing took over {processing_timeout:?}")),
             };
-            settle(&msg, outcome).await;
+            settle(msg, outcome).await;
+            drop(taken);
             drop(permit);
         });
     }
 
     // Queued but not started: give them back now rather than after ack_wait.
-    for msg in heads.into_iter().flatten() {
+    for msg in board.close() {
         if let Err(error) = msg.ack_with(AckKind::Nak(None)).await {
             debug!(%error, "nak on shutdown failed; the server redelivers after ack_wait");
-        }
-    }
-    for rx in &mut channels {
-        rx.close();
-        while let Ok(msg) = rx.try_recv() {
-            if let Err(error) = msg.ack_with(AckKind::Nak(None)).await {
-                debug!(%error, "nak on shutdown failed; the server redelivers after ack_wait");
-            }
         }
     }
 }
