@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod profile;
 pub mod rebuild;
 pub mod replay;
+pub mod seen;
 pub mod service;
 pub mod training;
 

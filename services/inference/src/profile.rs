@@ -4,17 +4,14 @@
 //! Counters add, attributes are last-writer-wins by `(occurred_at, event_id)`, and the ids of
 //! applied events are remembered so a redelivery is recognised and not counted twice.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use leadbus_shared::event::{Account, PropertyPreferences};
 use leadbus_shared::{EventType, LeadEvent, LeadId, TenantId};
 use serde::{Deserialize, Serialize};
 
-/// Event ids remembered per lead for de-duplication. An event redelivered after this many
-/// newer events of the same lead would count twice; the stream's duplicate window and the
-/// consumer's ack discipline make that far outside normal operation.
-pub const REMEMBERED_EVENTS: usize = 512;
+pub use crate::seen::{REMEMBERED_EVENTS, SeenEvents};
 
 /// A value with the stamp of the event that set it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,8 +54,10 @@ pub struct LeadProfile {
     pub lead_id: LeadId,
     /// Grows by one with every applied event.
     pub revision: u64,
-    /// Ids of the most recent applied events, oldest first.
-    pub recent_event_ids: VecDeque<String>,
+    /// The most recent applied events (hashes of their ids), oldest first. Read under its
+    /// former name too, when profiles held the ids as text.
+    #[serde(rename = "recent_events", alias = "recent_event_ids")]
+    pub recent_events: SeenEvents,
     /// Earliest event time seen.
     pub first_seen: Option<DateTime<Utc>>,
     /// Latest event or interaction time seen.
@@ -84,7 +83,7 @@ impl LeadProfile {
             tenant_id,
             lead_id,
             revision: 0,
-            recent_event_ids: VecDeque::new(),
+            recent_events: SeenEvents::default(),
             first_seen: None,
             last_activity: None,
             attributes: Attributes::default(),
@@ -98,7 +97,7 @@ impl LeadProfile {
 
     /// True when this event was already merged.
     pub fn has_applied(&self, event_id: &str) -> bool {
-        self.recent_event_ids.iter().any(|id| id == event_id)
+        self.recent_events.contains(event_id)
     }
 
     /// Merges `event`; returns false (and changes nothing) when it was already merged.
@@ -107,10 +106,7 @@ impl LeadProfile {
             return false;
         }
         self.revision += 1;
-        self.recent_event_ids.push_back(event.event_id.clone());
-        while self.recent_event_ids.len() > REMEMBERED_EVENTS {
-            self.recent_event_ids.pop_front();
-        }
+        self.recent_events.remember(&event.event_id);
         self.first_seen = Some(
             self.first_seen
                 .map_or(event.occurred_at, |t| t.min(event.occurred_at)),

@@ -134,11 +134,17 @@ async fn measure_all(
         .await
         .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
     let js = jetstream::new(nats);
+    // Bursts publish on a connection of their own, as a second producer would: a rate-paced
+    // phase running beside a burst must not wait in the burst's client-side write queue.
+    let burst_nats = async_nats::connect(&nats_url)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
     let run = run_tag();
     let scenarios = Scenarios {
         driver: Driver {
             js: js.clone(),
             producer: Producer::new(js.clone()),
+            burst_producer: Producer::new(jetstream::new(burst_nats)),
             progress: progress.clone(),
         },
         registry: Arc::new(Registry::new(&run)),
@@ -223,7 +229,13 @@ async fn measure_all(
 }
 
 /// Streams whose writes are counted per event.
-const COUNTED_STREAMS: [&str; 4] = ["LEAD_EVENTS", "LEAD_INTEL", "KV_LEAD_PROFILES", "LEAD_DLQ"];
+const COUNTED_STREAMS: [&str; 5] = [
+    "LEAD_EVENTS",
+    "LEAD_INTEL",
+    "KV_LEAD_PROFILES",
+    "KV_LEAD_STATUS",
+    "LEAD_DLQ",
+];
 
 /// Last sequence and bytes of each counted stream (a stream's last sequence counts every
 /// message ever written to it, whatever its limits removed since).

@@ -186,7 +186,10 @@ impl BenchReport {
             println!("  {:<10} {}; total {total:.3}", s.name, parts.join(", "));
         }
         println!();
-        println!("JetStream messages written per event");
+        println!(
+            "JetStream messages written per event (and stored bytes kept per event: a key-value \
+             bucket keeps one value per key, so its figure is net growth)"
+        );
         for s in &self.scenarios {
             let parts: Vec<String> = s
                 .jetstream_writes
@@ -199,7 +202,12 @@ impl BenchReport {
                     )
                 })
                 .collect();
-            println!("  {:<10} {}", s.name, parts.join(", "));
+            let total: f64 = s
+                .jetstream_writes
+                .values()
+                .map(|w| w.messages_per_event)
+                .sum();
+            println!("  {:<10} {}; total {total:.2}", s.name, parts.join(", "));
         }
         println!();
         for s in &self.scenarios {
@@ -254,7 +262,7 @@ pub(crate) fn targets(scenarios: &[ScenarioResult], raw: Option<&RawResult>) -> 
     let find = |name: &str| scenarios.iter().find(|s| s.name == name);
     let mut out = Vec::new();
 
-    let steady = find("steady").and_then(|s| s.phases.first());
+    let steady = find("steady").and_then(|s| s.phases.last());
     out.push(Target {
         name: "steady 5,000/s latency",
         goal: "p50 <= 1 ms, p99 <= 5 ms",

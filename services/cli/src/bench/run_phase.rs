@@ -22,6 +22,8 @@ pub(crate) struct Driver {
     pub(crate) js: jetstream::Context,
     /// Publishes events (validated, with `Nats-Msg-Id`).
     pub(crate) producer: Producer,
+    /// Publishes bursts (backlog, flood), on a connection of its own.
+    pub(crate) burst_producer: Producer,
     /// Progress display.
     pub(crate) progress: MultiProgress,
 }
@@ -65,13 +67,11 @@ impl Driver {
                 }
             })
         };
-        let sender = tokio::spawn(offer(
-            self.producer.clone(),
-            Arc::clone(&phase),
-            count,
-            rate,
-            make,
-        ));
+        let producer = match rate {
+            Some(_) => self.producer.clone(),
+            None => self.burst_producer.clone(),
+        };
+        let sender = tokio::spawn(offer(producer, Arc::clone(&phase), count, rate, make));
         Running {
             phase,
             rate,

@@ -110,11 +110,31 @@ impl Scenarios {
         Population::new(&names, leads, &format!("{}-{tag}", self.run))
     }
 
+    /// Creates every lead of `pop` once, as a burst, and waits for the results: tenants' lanes
+    /// exist and profiles are known before a measured phase starts, as in a system that has
+    /// been running. Reported as a phase of its own.
+    async fn warm_up(&self, scenario: &str, pop: &Population) -> anyhow::Result<PhaseSummary> {
+        let leads = pop.len();
+        let phase = self
+            .registry
+            .phase(&format!("{scenario}: warm-up (leads created)"), leads)?;
+        let p = pop.clone();
+        Ok(self
+            .driver
+            .run(phase, leads, None, move |i| {
+                let (tenant, lead) = p.lead(i);
+                p.event(leadbus_shared::EventType::LeadCreated, tenant, lead, 0)
+            })
+            .await)
+    }
+
     /// Mixed event types and priorities at a fixed rate.
     pub(crate) async fn steady(&self) -> anyhow::Result<ScenarioResult> {
         let s = &self.settings;
         let pop = self.population("s", s.leads)?;
         let clients = self.listen(&pop).await?;
+        let mut result = ScenarioResult::new("steady");
+        result.phases.push(self.warm_up("steady", &pop).await?);
         let n = count(s.rate, s.duration_secs);
         let label = format!("steady {:.0}/s", s.rate);
         let phase = self.registry.phase(&label, n)?;
@@ -122,7 +142,6 @@ impl Scenarios {
             .driver
             .run(phase, n, Some(s.rate), move |i| pop.mixed(i))
             .await;
-        let mut result = ScenarioResult::new("steady");
         result.notes.push(format!(
             "{n} events over {} leads in {} tenants; types and priorities mixed",
             s.leads, s.tenants
@@ -139,6 +158,7 @@ impl Scenarios {
         let pop = self.population("m", s.leads)?;
         let clients = self.listen(&pop).await?;
         let mut result = ScenarioResult::new("max");
+        result.phases.push(self.warm_up("max", &pop).await?);
         let (mut best, mut worst): (Option<f64>, Option<f64>) = (None, None);
         let mut rate = s.max_start;
         for _ in 0..s.max_steps {
