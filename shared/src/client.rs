@@ -47,12 +47,23 @@ pub struct Stored {
 #[derive(Debug, Clone)]
 pub struct Producer {
     pub(crate) js: jetstream::Context,
+    max_payload: usize,
 }
 
 impl Producer {
     /// Wraps a JetStream context.
     pub fn new(js: jetstream::Context) -> Self {
-        Producer { js }
+        Producer {
+            js,
+            max_payload: crate::validate::DEFAULT_MAX_PAYLOAD,
+        }
+    }
+
+    /// Refuses events whose encoding is over `bytes` (the consumers' `max_payload_bytes`;
+    /// 64 KiB unless set), as the inference service would dead-letter them.
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
     }
 
     /// Sends an event without waiting for the stream; await the returned future for the ack.
@@ -67,6 +78,18 @@ impl Producer {
             &event.lead_id,
         );
         let payload = serde_json::to_vec(event)?;
+        if payload.len() > self.max_payload {
+            return Err(crate::validate::Rejection {
+                kind: crate::validate::RejectKind::Oversize,
+                reason: format!(
+                    "payload is {} bytes; the limit is {}",
+                    payload.len(),
+                    self.max_payload
+                ),
+                event_id: Some(event.event_id.clone()),
+            }
+            .into());
+        }
         let mut headers = HeaderMap::new();
         headers.insert(
             MSG_ID_HEADER,

@@ -186,8 +186,9 @@ async fn a_position_older_than_the_stream_holds_is_reported_incomplete() {
     assert!(live.is_some());
     assert_eq!(seqs_of(&replayed), kept);
 
-    // A position the stream never had says so too.
-    let (_, ahead) = resume(&platform, "acme", "&resume_from=100000").await;
+    // A position the stream never had (the stream was reset) says so too, replays what the
+    // stream holds, and then misses nothing published after it.
+    let (mut reset, ahead) = resume(&platform, "acme", "&resume_from=100000").await;
     assert_eq!(ahead["resume"]["complete"], false, "{ahead}");
     assert!(
         ahead["resume"]["missed"]
@@ -195,9 +196,15 @@ async fn a_position_older_than_the_stream_holds_is_reported_incomplete() {
             .unwrap()
             .contains("reset")
     );
+    let (replayed, live) = reset.until("live", WAIT).await;
+    assert!(live.is_some());
+    assert_eq!(seqs_of(&replayed), kept);
+    let later = publish_many(&js, "acme", &["l1"], 5, "after-reset").await;
+    let got = reset.collect("intelligence_complete", 5, WAIT).await;
+    assert_eq!(seqs_of(&got), later);
 
     // And a current one is complete, with nothing to replay.
-    let last = *all.last().unwrap();
+    let last = *later.last().unwrap();
     let (mut current, ok) = resume(&platform, "acme", &format!("&resume_from={last}")).await;
     assert_eq!(ok["resume"]["complete"], true, "{ok}");
     let (nothing, live) = current.until("live", WAIT).await;

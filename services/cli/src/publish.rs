@@ -43,6 +43,7 @@ pub(crate) async fn run(config: &Config, args: PublishArgs) -> anyhow::Result<()
         .await
         .with_context(|| format!("cannot connect to NATS at {}", config.nats_url))?;
     let stored = Producer::new(async_nats::jetstream::new(nats))
+        .with_max_payload(config.max_payload_bytes)
         .publish(&event)
         .await?;
     println!(

@@ -62,6 +62,7 @@ pub struct Inference {
     in_flight: TaskTracker,
     shutdown: CancellationToken,
     grace: Duration,
+    client: async_nats::Client,
 }
 
 impl Inference {
@@ -87,7 +88,7 @@ impl Inference {
                 url: config.nats_url.clone(),
                 reason: e.to_string(),
             })?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         streams::ensure_streams(&js, config).await?;
         let profiles = ProfileStore::open(&js, config.profile_cache_entries).await?;
 
@@ -168,6 +169,7 @@ impl Inference {
             in_flight,
             shutdown,
             grace: Duration::from_secs(config.processing_timeout_secs),
+            client,
         })
     }
 
@@ -182,6 +184,14 @@ impl Inference {
             .is_err()
         {
             warn!("in-flight events did not finish in time; they will be redelivered");
+        }
+        // The last acks and naks are only queued in the client: send them before exiting.
+        if let Err(error) = tokio::time::timeout(Duration::from_secs(2), self.client.flush())
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            warn!(%error, "final acks not flushed; those events will be redelivered");
         }
         info!("inference service stopped");
     }

@@ -65,7 +65,10 @@ pub async fn ingest(
         ));
     }
 
+    // Stamped before the publish: inference may start on the event before its ack is back.
+    let accepted = PhaseRecord::now();
     let stored = Producer::new(state.js.clone())
+        .with_max_payload(max)
         .publish(&event)
         .await
         .map_err(|error| match error {
@@ -79,7 +82,7 @@ pub async fn ingest(
         let record = PhaseRecord {
             lead_id: Some(event.lead_id.to_string()),
             stream_sequence: Some(stored.sequence),
-            ..PhaseRecord::now()
+            ..accepted
         };
         if let Err(error) = state
             .status

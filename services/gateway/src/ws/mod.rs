@@ -350,13 +350,12 @@ impl Connection {
                 filter: self.filter.clone(),
             },
         };
-        let already_sent = (already_sent.upto > from).then_some(already_sent);
         let started = replay::start(
             &self.state.js,
             &self.state.replay_permits,
             &self.tenant,
             from,
-            already_sent,
+            Some(already_sent),
         )
         .await;
         let (replay, resume) = match started {
@@ -383,7 +382,11 @@ impl Connection {
             "websocket client resuming"
         );
         self.filter = filter;
-        self.sub_after = from;
+        self.sub_after = replay.position;
+        // After a reset stream, positions restart: the old one means nothing any more.
+        if resume.from > resume.last_seq {
+            self.position = replay.position;
+        }
         self.replay = Some(replay);
         self.send_json(&json!({
             "type": "subscribed",

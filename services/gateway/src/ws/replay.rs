@@ -114,11 +114,17 @@ pub async fn start(
         .map_err(|e| stream_err(&e))?
         .state
         .clone();
+    // A position past the stream's end belongs to a stream that was reset: everything the
+    // stream holds now is new to the client, so the replay starts from its beginning, and the
+    // connection's position with it (or live messages up to the old position would be taken
+    // for already sent).
+    let start = if from > state.last_sequence { 0 } else { from };
+    let already_sent = already_sent.filter(|s| s.upto > start);
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: tenant_intel_filter(tenant),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: from.saturating_add(1),
+                start_sequence: start.saturating_add(1),
             },
             ..Default::default()
         })
@@ -134,7 +140,7 @@ pub async fn start(
     Ok((
         Replay {
             messages,
-            position: from,
+            position: start,
             max_dropped: 0,
             pending,
             sent: 0,

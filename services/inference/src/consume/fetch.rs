@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::Message;
+use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::stream::Stream;
+use async_nats::jetstream::{AckKind, Message};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
 use leadbus_shared::{Config, Priority, TenantId};
@@ -92,14 +93,18 @@ pub async fn run_fetcher(
 
         loop {
             let next = tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {
+                    give_back(messages, None).await;
+                    return;
+                }
                 next = messages.next() => next,
             };
             match next {
                 Some(Ok(msg)) => {
                     backoff = new_backoff();
                     // Waits while the lane's queue is full: this is the prefetch bound.
-                    if queue.push(msg).await.is_err() {
+                    if let Err((msg, _closed)) = queue.push(msg).await {
+                        give_back(messages, Some(msg)).await;
                         return;
                     }
                 }
@@ -127,6 +132,33 @@ pub async fn run_fetcher(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// On shutdown: naks `held` and whatever the client has already pulled for this lane, so
+/// the server redelivers them at once (to the next instance) rather than after `ack_wait`.
+/// The pull stream is dropped (its inbox unsubscribed) before the naks go out, or the server
+/// could hand them straight back to this instance's outstanding pull.
+async fn give_back(mut messages: pull::Stream, held: Option<Message>) {
+    let mut back: Vec<Message> = held.into_iter().collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    // Only what has arrived already: short waits, bounded.
+    while back.len() < 1024 {
+        let wait = Duration::from_millis(20)
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, messages.next()).await {
+            Ok(Some(Ok(msg))) => back.push(msg),
+            _ => break,
+        }
+    }
+    drop(messages);
+    for msg in &back {
+        if let Err(error) = msg.ack_with(AckKind::Nak(None)).await {
+            debug!(%error, "nak on shutdown failed; the server redelivers after ack_wait");
+        }
+    }
+    if !back.is_empty() {
+        debug!(given = back.len(), "pulled events handed back on shutdown");
     }
 }
 
