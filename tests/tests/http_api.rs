@@ -223,6 +223,12 @@ async fn bad_input_is_refused_with_a_status_and_a_message() {
         400,
         "bad_request",
     );
+    // A malformed WebSocket query is refused as JSON too.
+    assert_error(
+        &http.get("/v1/ws?resume_from=abc", Some(&acme)).await,
+        400,
+        "bad_request",
+    );
     assert_error(
         &http.get("/v1/nowhere", Some(&acme)).await,
         404,

@@ -86,19 +86,22 @@ pub async fn run_feed(
     let mut lagging = false;
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        let last = health.last_seq();
-        let deliver_policy = if last == 0 {
-            consumer::DeliverPolicy::New
-        } else {
-            consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: last + 1,
-            }
-        };
         let opened = async {
             let stream = js
                 .get_stream(INTEL_STREAM)
                 .await
                 .map_err(|e| e.to_string())?;
+            // A fresh feed starts at the stream's end, and says so: `ready` and `/healthz`
+            // then name a real position from the start, never 0 (which a client would take
+            // for "replay everything").
+            if health.last_seq() == 0 {
+                let end = stream.cached_info().state.last_sequence;
+                health.last_seq.store(end, Ordering::Relaxed);
+                hub.advance_to(end);
+            }
+            let deliver_policy = consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: health.last_seq() + 1,
+            };
             let consumer = stream
                 .create_consumer(consumer::pull::OrderedConfig {
                     filter_subject: "leads.intel.>".into(),
@@ -124,7 +127,7 @@ pub async fn run_feed(
         };
         health.live.store(true, Ordering::Relaxed);
         delay = Duration::from_millis(100);
-        info!(from_seq = last + 1, "intel feed live");
+        info!(from_seq = health.last_seq() + 1, "intel feed live");
 
         loop {
             let next = tokio::select! {

@@ -122,6 +122,12 @@ impl Hub {
         self.lock().last_seq
     }
 
+    /// Moves the last fanned-out position to `seq` if it is behind: where a fresh feed starts.
+    pub fn advance_to(&self, seq: u64) {
+        let mut registry = self.lock();
+        registry.last_seq = registry.last_seq.max(seq);
+    }
+
     /// Hands `item` to every connection of its tenant; evicts those whose queue is full.
     pub fn publish(&self, item: Arc<FeedItem>) {
         let mut registry = self.lock();

@@ -58,6 +58,7 @@ pub async fn ingest(
             .await
     {
         info!(%tenant, event_id = %event.event_id, "retried event; already stored");
+        metrics::counter!("leadbus_gateway_ingested_total", "duplicate" => "true").increment(1);
         return Ok(accepted_response(
             &event.event_id,
             accepted.stream_sequence,

@@ -12,6 +12,7 @@ pub mod replay;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -59,10 +60,12 @@ pub struct WsQuery {
 /// Checks the token and the first subscription, then upgrades.
 pub async fn ws_handler(
     State(state): State<AppState>,
-    Query(query): Query<WsQuery>,
+    query: Result<Query<WsQuery>, QueryRejection>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    // A malformed query (say `resume_from=abc`) is refused as JSON like every other error.
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     // The token first: a request without one learns nothing else.
     let claims = claims_from(
         &headers,
