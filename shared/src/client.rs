@@ -32,13 +32,20 @@ pub struct Stored {
     pub duplicate: bool,
 }
 
+/// Publishes a producer may have waiting for the stream's ack at once (see
+/// [`Producer::connect`]). nats-server stores one stream's incoming messages in arrival order,
+/// so every event another producer publishes waits behind those already queued: with this
+/// bound, behind at most this many of a bursting producer's, about a millisecond of storing,
+/// instead of the client's default 5,000.
+pub const MAX_UNACKED_PUBLISHES: usize = 256;
+
 /// Publishes lead events to LEAD_EVENTS.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use leadbus_shared::{EventType, LeadEvent, LeadId, TenantId, client::Producer};
 /// let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
-/// let producer = Producer::new(async_nats::jetstream::new(nats));
+/// let producer = Producer::connect(nats);
 /// let event = LeadEvent::new(EventType::LeadCreated, TenantId::new("acme")?, LeadId::new("c_1")?);
 /// let stored = producer.publish(&event).await?;
 /// println!("stored at {}", stored.sequence);
@@ -51,7 +58,18 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Wraps a JetStream context.
+    /// A producer on its own JetStream context, with at most [`MAX_UNACKED_PUBLISHES`]
+    /// publishes waiting for their ack (a further [`send`](Self::send) waits for room): the
+    /// way to publish a burst without holding up other producers' events.
+    pub fn connect(nats: async_nats::Client) -> Self {
+        let js = jetstream::context::ContextBuilder::new()
+            .max_ack_inflight(MAX_UNACKED_PUBLISHES)
+            .backpressure_on_inflight(true)
+            .build(nats);
+        Self::new(js)
+    }
+
+    /// Wraps a JetStream context, with that context's bound on publishes awaiting an ack.
     pub fn new(js: jetstream::Context) -> Self {
         Producer {
             js,

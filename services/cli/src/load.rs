@@ -101,7 +101,7 @@ pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let nats = async_nats::connect(&config.nats_url)
         .await
         .with_context(|| format!("cannot connect to NATS at {}", config.nats_url))?;
-    let js = jetstream::new(nats);
+    let js = jetstream::new(nats.clone());
 
     // Count dead letters of this tenant published from now on.
     let dlq_count = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -185,7 +185,7 @@ pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     };
 
     let started = Instant::now();
-    let producer = Producer::new(js.clone());
+    let producer = Producer::connect(nats);
     let mut acks = futures::stream::FuturesUnordered::new();
     for (i, event) in leads.iter().flat_map(|l| l.events.iter()).enumerate() {
         if args.rate > 0 {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -52,6 +53,11 @@ struct Inner {
     latency_us: Histogram<u64>,
     /// The inference service's own time per event (`processing_time_ms`).
     processing_us: Histogram<u64>,
+    /// From the results being stored (`generated_at`) to their receipt by the client: the
+    /// intelligence's way through LEAD_INTEL, the gateway's feed and the WebSocket.
+    delivery_us: Histogram<u64>,
+    /// From the scheduled publish to the stream's ack: the event's way into LEAD_EVENTS.
+    ingest_us: Histogram<u64>,
     cache: BTreeMap<String, CacheCounts>,
     last_receipt: Option<Instant>,
 }
@@ -64,6 +70,8 @@ pub(crate) struct Phase {
     /// What the report calls it.
     pub(crate) label: String,
     epoch: Instant,
+    /// The wall clock at `epoch`, to compare with the `generated_at` stamps of results.
+    epoch_wall: DateTime<Utc>,
     /// Nanoseconds after `epoch` at which each event was offered, plus one; 0 = not yet.
     offered_at: Vec<AtomicU64>,
     received_flag: Vec<AtomicBool>,
@@ -100,6 +108,24 @@ impl Phase {
         if first.is_none_or(|f| at < f) {
             *first = Some(at);
         }
+    }
+
+    /// Notes that the stream acknowledged event `index` at `at`.
+    pub(crate) fn stored(&self, index: usize, at: Instant) {
+        let Some(nanos) = self
+            .offered_at
+            .get(index)
+            .map(|o| o.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        if nanos == 0 {
+            return;
+        }
+        let offered = self.epoch + Duration::from_nanos(nanos - 1);
+        let us = at.saturating_duration_since(offered).as_micros() as u64;
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = inner.ingest_us.record(us.clamp(1, MAX_LATENCY_US));
     }
 
     /// Counts a publish the stream accepted, or one it refused.
@@ -148,6 +174,16 @@ impl Phase {
         let _ = inner
             .processing_us
             .record(processing.clamp(1, MAX_LATENCY_US));
+        if let Some(generated) = receipt.generated_at {
+            // Both clocks are this machine's: the wall time of the receipt, less the stamp.
+            let receipt_wall = self.epoch_wall
+                + chrono::Duration::from_std(now.saturating_duration_since(self.epoch))
+                    .unwrap_or_default();
+            let delivery = (receipt_wall - generated).num_microseconds().unwrap_or(0);
+            let _ = inner
+                .delivery_us
+                .record((delivery.max(1) as u64).min(MAX_LATENCY_US));
+        }
         for (model, source) in &receipt.cache {
             let counts = inner.cache.entry((*model).to_owned()).or_default();
             match *source {
@@ -202,6 +238,14 @@ impl Phase {
             curve: if has { curve(h) } else { Vec::new() },
             processing_p50_ms: has.then(|| ms(inner.processing_us.value_at_quantile(0.5))),
             processing_p99_ms: has.then(|| ms(inner.processing_us.value_at_quantile(0.99))),
+            ingest_p50_ms: (!inner.ingest_us.is_empty())
+                .then(|| ms(inner.ingest_us.value_at_quantile(0.5))),
+            ingest_p99_ms: (!inner.ingest_us.is_empty())
+                .then(|| ms(inner.ingest_us.value_at_quantile(0.99))),
+            delivery_p50_ms: (!inner.delivery_us.is_empty())
+                .then(|| ms(inner.delivery_us.value_at_quantile(0.5))),
+            delivery_p99_ms: (!inner.delivery_us.is_empty())
+                .then(|| ms(inner.delivery_us.value_at_quantile(0.99))),
             cache: inner.cache.clone(),
             hit_rate: all.hit_rate(),
             max_send_lag_ms: None,
@@ -257,6 +301,14 @@ pub(crate) struct PhaseSummary {
     pub(crate) processing_p50_ms: Option<f64>,
     /// Its 99th percentile.
     pub(crate) processing_p99_ms: Option<f64>,
+    /// Median time from the scheduled publish to the stream's ack.
+    pub(crate) ingest_p50_ms: Option<f64>,
+    /// Its 99th percentile.
+    pub(crate) ingest_p99_ms: Option<f64>,
+    /// Median time from the results being stored to their receipt by the client.
+    pub(crate) delivery_p50_ms: Option<f64>,
+    /// Its 99th percentile.
+    pub(crate) delivery_p99_ms: Option<f64>,
     /// (percentile, ms) points of the latency distribution.
     pub(crate) curve: Vec<(f64, f64)>,
     /// Per model: where the outputs came from.
@@ -288,6 +340,8 @@ struct Receipt<'a> {
     degraded: bool,
     #[serde(default)]
     processing_time_ms: f64,
+    #[serde(default)]
+    generated_at: Option<DateTime<Utc>>,
 }
 
 /// Every phase of a run, by id.
@@ -295,6 +349,7 @@ struct Receipt<'a> {
 pub(crate) struct Registry {
     run: Arc<str>,
     epoch: Instant,
+    epoch_wall: DateTime<Utc>,
     next: AtomicU32,
     phases: RwLock<HashMap<u32, Arc<Phase>>>,
     /// Intelligence whose event id is not one of this run's.
@@ -307,6 +362,7 @@ impl Registry {
         Registry {
             run: run.into(),
             epoch: Instant::now(),
+            epoch_wall: Utc::now(),
             next: AtomicU32::new(1),
             phases: RwLock::default(),
             foreign: AtomicU64::new(0),
@@ -321,6 +377,7 @@ impl Registry {
             run: Arc::clone(&self.run),
             label: label.to_owned(),
             epoch: self.epoch,
+            epoch_wall: self.epoch_wall,
             offered_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             received_flag: (0..capacity).map(|_| AtomicBool::new(false)).collect(),
             sent: AtomicU64::new(0),
@@ -332,6 +389,8 @@ impl Registry {
             inner: Mutex::new(Inner {
                 latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
                 processing_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
+                delivery_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
+                ingest_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
                 cache: BTreeMap::new(),
                 last_receipt: None,
             }),

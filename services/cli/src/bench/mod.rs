@@ -133,7 +133,7 @@ async fn measure_all(
     let nats = async_nats::connect(&nats_url)
         .await
         .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
-    let js = jetstream::new(nats);
+    let js = jetstream::new(nats.clone());
     // Bursts publish on a connection of their own, as a second producer would: a rate-paced
     // phase running beside a burst must not wait in the burst's client-side write queue.
     let burst_nats = async_nats::connect(&nats_url)
@@ -143,8 +143,8 @@ async fn measure_all(
     let scenarios = Scenarios {
         driver: Driver {
             js: js.clone(),
-            producer: Producer::new(js.clone()),
-            burst_producer: Producer::new(jetstream::new(burst_nats)),
+            producer: Producer::connect(nats),
+            burst_producer: Producer::connect(burst_nats),
             progress: progress.clone(),
         },
         registry: Arc::new(Registry::new(&run)),

@@ -38,30 +38,32 @@ where
     F: FnMut(usize) -> LeadEvent,
 {
     let count = count.min(phase.capacity());
-    let (ack_tx, ack_rx) = mpsc::channel::<PublishAckFuture>(8192);
+    let (ack_tx, ack_rx) = mpsc::channel::<(usize, PublishAckFuture)>(8192);
     let acks = tokio::spawn(settle(ack_rx, Arc::clone(&phase)));
-    let start = Instant::now();
     let mut max_lag = Duration::ZERO;
-    for i in 0..count {
-        let due = rate.map(|r| start + Duration::from_secs_f64(i as f64 / r));
-        let offered_at = match due {
-            Some(due) => {
-                let now = Instant::now();
-                if due > now {
-                    tokio::time::sleep_until(due).await;
-                } else {
-                    max_lag = max_lag.max(now - due);
+    // Open loop: due times come from a pacer thread; a burst takes the next index at once.
+    let mut paced = rate.map(|r| pace(count, r));
+    let mut next_burst = 0..count;
+    loop {
+        let (i, offered_at) = match &mut paced {
+            Some(due) => match due.recv().await {
+                Some((i, due)) => {
+                    max_lag = max_lag.max(Instant::now().saturating_duration_since(due));
+                    (i, due)
                 }
-                due
-            }
-            None => Instant::now(),
+                None => break,
+            },
+            None => match next_burst.next() {
+                Some(i) => (i, Instant::now()),
+                None => break,
+            },
         };
         let mut event = make(i);
         event.event_id = phase.event_id(i);
         phase.offered(i, offered_at.into_std());
         match producer.send(&event).await {
             Ok(ack) => {
-                if ack_tx.send(ack).await.is_err() {
+                if ack_tx.send((i, ack)).await.is_err() {
                     break;
                 }
             }
@@ -77,19 +79,47 @@ where
     Sent { max_lag }
 }
 
-/// Awaits acks as they come, counting each in the phase.
-async fn settle(mut rx: mpsc::Receiver<PublishAckFuture>, phase: Arc<Phase>) {
+/// The due times of `count` events at `rate` per second, each handed over when it falls due.
+/// An OS thread keeps the schedule with the system's high-resolution sleep: tokio's timer
+/// rounds every sleep up to the next millisecond, and that error would be charged to the
+/// platform as latency (about half a millisecond on every event).
+fn pace(count: usize, rate: f64) -> mpsc::UnboundedReceiver<(usize, Instant)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let start = std::time::Instant::now();
+    std::thread::spawn(move || {
+        for i in 0..count {
+            let due = start + Duration::from_secs_f64(i as f64 / rate);
+            let now = std::time::Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            // The phase stopped listening: nothing more is due.
+            if tx.send((i, Instant::from_std(due))).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Awaits acks as they come, counting each in the phase with the time it took to be stored.
+async fn settle(mut rx: mpsc::Receiver<(usize, PublishAckFuture)>, phase: Arc<Phase>) {
     let mut pending = FuturesUnordered::new();
     let mut open = true;
     while open || !pending.is_empty() {
         tokio::select! {
             next = rx.recv(), if open => match next {
-                Some(ack) => pending.push(ack.into_future()),
+                Some((index, ack)) => {
+                    let ack = ack.into_future();
+                    pending.push(async move { (index, ack.await) });
+                }
                 None => open = false,
             },
-            Some(result) = pending.next(), if !pending.is_empty() => {
+            Some((index, result)) = pending.next(), if !pending.is_empty() => {
                 if let Err(error) = &result {
                     warn!(%error, "publish not acknowledged");
+                } else {
+                    phase.stored(index, std::time::Instant::now());
                 }
                 phase.publish_result(result.is_ok());
             }

@@ -163,14 +163,25 @@ impl BenchReport {
             println!();
         }
         println!();
-        println!("inference's own time per event (receipt to results stored), ms");
+        println!("where the latency goes, ms (p50 / p99 of each part)");
+        println!(
+            "  stored: scheduled publish to the stream's ack; inference: its receipt to results stored; delivery: results stored to the client (LEAD_INTEL, the gateway's feed, the WebSocket); the rest of the total is the wait in the event's lane"
+        );
+        println!(
+            "  {:<32} {:>15}  {:>15}  {:>15}",
+            "", "stored", "inference", "delivery"
+        );
         for s in &self.scenarios {
             for p in &s.phases {
                 println!(
-                    "  {:<32} p50 {:>7}  p99 {:>7}",
+                    "  {:<32} {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7}",
                     p.label,
+                    fmt_ms(p.ingest_p50_ms),
+                    fmt_ms(p.ingest_p99_ms),
                     fmt_ms(p.processing_p50_ms),
-                    fmt_ms(p.processing_p99_ms)
+                    fmt_ms(p.processing_p99_ms),
+                    fmt_ms(p.delivery_p50_ms),
+                    fmt_ms(p.delivery_p99_ms)
                 );
             }
         }
