@@ -10,11 +10,19 @@
 //!   never takes every slot, so a critical event finds one free at once and runs beside a
 //!   bounded amount of other work rather than behind it.
 //!
+//! - A backlog yields to busier higher levels: while a higher level is busy (it had an event
+//!   taken in the last [`YIELD_WINDOW`]), a level whose queue has stood non-empty for
+//!   [`BACKLOG_AFTER`] may fill only a [`YIELD_DIVISOR`]th of its cap. The backlog then keeps
+//!   fewer events in flight beside the higher ones, so it takes less of the CPU they share, and
+//!   drains at full width again once the higher level is quiet. Lower work that keeps up (its
+//!   queue empties now and then) is never held back this way.
+//!
 //! Each lane queues at most `per_lane` events; a fetcher waits for room, which bounds the
 //! prefetch of the whole service at `per_lane` times the number of lanes.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use leadbus_shared::Priority;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -24,6 +32,15 @@ use super::shares::Shares;
 /// A level may have at most `max_concurrent / divisor` events in flight (at least one):
 /// critical all of them, high half, medium a quarter, low an eighth.
 pub const LEVEL_CAP_DIVISORS: [usize; 4] = [1, 2, 4, 8];
+
+/// How long after a level last had an event taken the levels below it count it as busy.
+pub(super) const YIELD_WINDOW: Duration = Duration::from_millis(500);
+
+/// How long a level's queue must stand non-empty before the level counts as a backlog.
+pub(super) const BACKLOG_AFTER: Duration = Duration::from_secs(1);
+
+/// While a higher level is busy, a backlog's cap is divided by this (at least one event).
+pub(super) const YIELD_DIVISOR: usize = 4;
 
 /// The board is closed; nothing more is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +69,10 @@ struct Level<T> {
     /// Lanes with something queued, in turn order; each appears once.
     turn: VecDeque<usize>,
     in_flight: usize,
+    /// When an event of this level was last taken.
+    last_taken: Option<Instant>,
+    /// Since when this level has had something queued without a break.
+    queued_since: Option<Instant>,
 }
 
 impl<T> Default for Level<T> {
@@ -60,6 +81,8 @@ impl<T> Default for Level<T> {
             lanes: Vec::new(),
             turn: VecDeque::new(),
             in_flight: 0,
+            last_taken: None,
+            queued_since: None,
         }
     }
 }
@@ -151,8 +174,9 @@ impl<T> Board<T> {
         if state.closed {
             return Err(Closed);
         }
+        let caps = self.caps_now(&state, Instant::now());
         let eligible = [0, 1, 2, 3]
-            .map(|i| !state.levels[i].turn.is_empty() && state.levels[i].in_flight < self.caps[i]);
+            .map(|i| !state.levels[i].turn.is_empty() && state.levels[i].in_flight < caps[i]);
         let Some(priority) = state.shares.pick(eligible) else {
             return Ok(None);
         };
@@ -168,11 +192,36 @@ impl<T> Board<T> {
             level.turn.push_back(lane);
         }
         level.in_flight += 1;
+        level.last_taken = Some(Instant::now());
+        if level.turn.is_empty() {
+            level.queued_since = None;
+        }
         Ok(Some(Taken {
             board: Arc::clone(self),
             priority,
             item,
         }))
+    }
+
+    /// Each level's cap at `now`: its own, or a [`YIELD_DIVISOR`]th of it for a backlog while
+    /// a higher level is busy.
+    fn caps_now(&self, state: &State<T>, now: Instant) -> [usize; 4] {
+        let mut caps = self.caps;
+        let mut higher_busy = false;
+        for (i, cap) in caps.iter_mut().enumerate() {
+            let level = &state.levels[i];
+            let backlog = level
+                .queued_since
+                .is_some_and(|at| now.saturating_duration_since(at) >= BACKLOG_AFTER);
+            if higher_busy && backlog {
+                *cap = (*cap / YIELD_DIVISOR).max(1);
+            }
+            higher_busy |= level.in_flight > 0
+                || level
+                    .last_taken
+                    .is_some_and(|at| now.saturating_duration_since(at) < YIELD_WINDOW);
+        }
+        caps
     }
 
     /// Waits until an event can be taken, or the board closes.
@@ -228,6 +277,9 @@ impl<T> LaneHandle<T> {
             let was_empty = queue.is_empty();
             queue.push_back((item, room));
             if was_empty {
+                if level.turn.is_empty() {
+                    level.queued_since = Some(Instant::now());
+                }
                 level.turn.push_back(self.lane);
             }
         }
@@ -279,9 +331,61 @@ mod tests {
         critical.push(1000).await.unwrap();
         let c = board.try_take().unwrap().unwrap();
         assert_eq!((c.priority, c.item), (Priority::Critical, 1000));
-        // Finishing a low event lets the next one in.
+        // Low keeps up so far: finishing one lets the next in.
         drop(a);
-        assert_eq!(board.try_take().unwrap().unwrap().priority, Priority::Low);
+        let a = board.try_take().unwrap().unwrap();
+        assert_eq!(a.priority, Priority::Low);
+        // Once low's queue has stood for a while it is a backlog: while critical is busy it may
+        // hold only a quarter of its two places (one). It holds two, and finishing one does not
+        // let the next in.
+        board.backdate_queue(Priority::Low, BACKLOG_AFTER);
+        drop(a);
+        assert!(board.try_take().unwrap().is_none());
+        drop(b);
+        let d = board.try_take().unwrap().unwrap();
+        assert_eq!(d.priority, Priority::Low);
+        assert!(board.try_take().unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn lower_work_regains_its_full_cap_once_the_higher_level_is_quiet() {
+        let board = Board::new(1000, 32);
+        let low = board.add_lane(Priority::Low);
+        for i in 0..100 {
+            low.push(i).await.unwrap();
+        }
+        board.backdate_queue(Priority::Low, BACKLOG_AFTER);
+        let state = board.state.lock().unwrap();
+        let now = Instant::now();
+        assert_eq!(board.caps_now(&state, now), [32, 16, 8, 4]);
+        drop(state);
+        let high = board.add_lane(Priority::High);
+        high.push(7).await.unwrap();
+        let mut taken = Vec::new();
+        while let Some(t) = board.try_take().unwrap() {
+            taken.push(t);
+        }
+        // The high event, and one low event (a quarter of four) beside it.
+        let high_taken = taken
+            .iter()
+            .filter(|t| t.priority == Priority::High)
+            .count();
+        assert_eq!((high_taken, taken.len()), (1, 2));
+        taken.clear();
+        let state = board.state.lock().unwrap();
+        // Medium has nothing queued: its cap stays whole.
+        assert_eq!(board.caps_now(&state, Instant::now()), [32, 16, 8, 1]);
+        let later = Instant::now() + YIELD_WINDOW + Duration::from_millis(1);
+        assert_eq!(board.caps_now(&state, later), [32, 16, 8, 4]);
+    }
+
+    impl<T> Board<T> {
+        /// Makes `priority`'s queue look as if it had stood for `by` already.
+        fn backdate_queue(&self, priority: Priority, by: Duration) {
+            let mut state = self.state.lock().unwrap();
+            let level = &mut state.levels[level_of(priority)];
+            level.queued_since = level.queued_since.and_then(|at| at.checked_sub(by));
+        }
     }
 
     #[tokio::test]
