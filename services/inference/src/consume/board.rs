@@ -355,10 +355,7 @@ mod tests {
             low.push(i).await.unwrap();
         }
         board.backdate_queue(Priority::Low, BACKLOG_AFTER);
-        let state = board.state.lock().unwrap();
-        let now = Instant::now();
-        assert_eq!(board.caps_now(&state, now), [32, 16, 8, 4]);
-        drop(state);
+        assert_eq!(board.caps_at(Instant::now()), [32, 16, 8, 4]);
         let high = board.add_lane(Priority::High);
         high.push(7).await.unwrap();
         let mut taken = Vec::new();
@@ -372,14 +369,18 @@ mod tests {
             .count();
         assert_eq!((high_taken, taken.len()), (1, 2));
         taken.clear();
-        let state = board.state.lock().unwrap();
         // Medium has nothing queued: its cap stays whole.
-        assert_eq!(board.caps_now(&state, Instant::now()), [32, 16, 8, 1]);
+        assert_eq!(board.caps_at(Instant::now()), [32, 16, 8, 1]);
         let later = Instant::now() + YIELD_WINDOW + Duration::from_millis(1);
-        assert_eq!(board.caps_now(&state, later), [32, 16, 8, 4]);
+        assert_eq!(board.caps_at(later), [32, 16, 8, 4]);
     }
 
     impl<T> Board<T> {
+        fn caps_at(&self, now: Instant) -> [usize; 4] {
+            let state = self.state.lock().unwrap();
+            self.caps_now(&state, now)
+        }
+
         /// Makes `priority`'s queue look as if it had stood for `by` already.
         fn backdate_queue(&self, priority: Priority, by: Duration) {
             let mut state = self.state.lock().unwrap();
