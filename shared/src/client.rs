@@ -86,6 +86,11 @@ impl Producer {
 
     /// Sends an event without waiting for the stream; await the returned future for the ack.
     /// Invalid events are refused here and never reach NATS.
+    ///
+    /// The returned future holds one of the context's places for unacknowledged publishes
+    /// until it is awaited or dropped. On a producer from [`connect`](Self::connect), a caller
+    /// holding [`MAX_UNACKED_PUBLISHES`] of them unawaited makes the next `send` wait for a
+    /// place that never frees: await the oldest before sending more.
     pub async fn send(&self, event: &LeadEvent) -> Result<PublishAckFuture, PublishError> {
         crate::validate::check_event_id(&event.event_id)?;
         check_values(event, Utc::now())?;

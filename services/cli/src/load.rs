@@ -15,7 +15,7 @@ use async_nats::jetstream::{self, consumer};
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use leadbus_shared::auth::mint_token;
-use leadbus_shared::client::Producer;
+use leadbus_shared::client::{MAX_UNACKED_PUBLISHES, Producer};
 use leadbus_shared::subjects::DLQ_STREAM;
 use leadbus_shared::{Config, Priority, TenantId};
 use serde::Deserialize;
@@ -202,8 +202,9 @@ pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("publishing {}", event.event_id))?;
         acks.push(ack.into_future());
-        // A bounded window of unacknowledged publishes.
-        while acks.len() >= 512 {
+        // The producer lends a send only while fewer than MAX_UNACKED_PUBLISHES of its acks
+        // are outstanding; holding that many unawaited here would stall the next send.
+        while acks.len() >= MAX_UNACKED_PUBLISHES {
             if let Some(result) = acks.next().await {
                 result.context("the stream did not store an event")?;
             }
