@@ -61,6 +61,10 @@ pub struct Config {
     /// Events one tenant may have delivered and unacknowledged per priority: the bound that
     /// keeps one tenant's backlog from holding up another tenant's events.
     pub tenant_max_ack_pending: i64,
+    /// While a higher priority is busy, a lower one whose queue has stood for a second keeps
+    /// its cap on work in flight divided by this: higher is kinder to the higher priority's
+    /// latency and costlier in the backlog's throughput; 1 turns the yield off.
+    pub backlog_yield_divisor: usize,
     /// Models switched off (`lead_score`, `churn`, `property_match`): their documented
     /// fallback is used and results are marked degraded. A kill switch for a bad model.
     pub disabled_models: Vec<String>,
@@ -104,6 +108,7 @@ impl Default for Config {
             max_deliver: 5,
             max_ack_pending: 1000,
             tenant_max_ack_pending: 64,
+            backlog_yield_divisor: 4,
             disabled_models: Vec::new(),
             state_dir: PathBuf::from(".leadbus"),
             ws_send_queue: 1024,
@@ -158,6 +163,9 @@ impl Config {
         let fail = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.max_concurrent_processing == 0 {
             return fail("max_concurrent_processing must be at least 1");
+        }
+        if self.backlog_yield_divisor == 0 {
+            return fail("backlog_yield_divisor must be at least 1 (1 turns the yield off)");
         }
         if let Some(dir) = &self.models_dir
             && !dir.is_dir()

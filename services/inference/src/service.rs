@@ -133,7 +133,11 @@ impl Inference {
         })?;
         // Small per-lane queues: a critical event never queues behind a deep prefetch, and
         // one tenant's backlog never fills another's queue.
-        let board = Board::new(LANE_QUEUE, config.max_concurrent_processing);
+        let board = Board::new(
+            LANE_QUEUE,
+            config.max_concurrent_processing,
+            config.backlog_yield_divisor,
+        );
         let lanes = Lanes::new(
             stream.clone(),
             config.clone(),

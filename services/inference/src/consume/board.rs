@@ -12,7 +12,7 @@
 //!
 //! - A backlog yields to busier higher levels: while a higher level is busy (it had an event
 //!   taken in the last [`YIELD_WINDOW`]), a level whose queue has stood non-empty for
-//!   [`BACKLOG_AFTER`] may fill only a [`YIELD_DIVISOR`]th of its cap. The backlog then keeps
+//!   [`BACKLOG_AFTER`] may fill only a `yield_divisor`th of its cap (`backlog_yield_divisor`). The backlog then keeps
 //!   fewer events in flight beside the higher ones, so it takes less of the CPU they share, and
 //!   drains at full width again once the higher level is quiet. Lower work that keeps up (its
 //!   queue empties now and then) is never held back this way.
@@ -39,9 +39,6 @@ pub(super) const YIELD_WINDOW: Duration = Duration::from_millis(500);
 /// How long a level's queue must stand non-empty before the level counts as a backlog.
 pub(super) const BACKLOG_AFTER: Duration = Duration::from_secs(1);
 
-/// While a higher level is busy, a backlog's cap is divided by this (at least one event).
-pub(super) const YIELD_DIVISOR: usize = 4;
-
 /// The board is closed; nothing more is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closed;
@@ -53,6 +50,8 @@ pub struct Board<T> {
     wake: Notify,
     per_lane: usize,
     caps: [usize; 4],
+    /// While a higher level is busy, a backlog's cap is divided by this (at least one event).
+    yield_divisor: usize,
 }
 
 #[derive(Debug)]
@@ -127,8 +126,9 @@ fn level_of(priority: Priority) -> usize {
 
 impl<T> Board<T> {
     /// A board whose lanes queue at most `per_lane` events, for a scheduler running at most
-    /// `max_concurrent` events at once.
-    pub fn new(per_lane: usize, max_concurrent: usize) -> Arc<Self> {
+    /// `max_concurrent` events at once, whose backlogs keep a `yield_divisor`th of their cap
+    /// while a higher level is busy.
+    pub fn new(per_lane: usize, max_concurrent: usize, yield_divisor: usize) -> Arc<Self> {
         let caps = LEVEL_CAP_DIVISORS.map(|d| (max_concurrent / d).max(1));
         Arc::new(Board {
             state: Mutex::new(State {
@@ -139,6 +139,7 @@ impl<T> Board<T> {
             wake: Notify::new(),
             per_lane: per_lane.max(1),
             caps,
+            yield_divisor: yield_divisor.max(1),
         })
     }
 
@@ -203,8 +204,8 @@ impl<T> Board<T> {
         }))
     }
 
-    /// Each level's cap at `now`: its own, or a [`YIELD_DIVISOR`]th of it for a backlog while
-    /// a higher level is busy.
+    /// Each level's cap at `now`: its own, or a `yield_divisor`th of it for a backlog while a
+    /// higher level is busy.
     fn caps_now(&self, state: &State<T>, now: Instant) -> [usize; 4] {
         let mut caps = self.caps;
         let mut higher_busy = false;
@@ -214,7 +215,7 @@ impl<T> Board<T> {
                 .queued_since
                 .is_some_and(|at| now.saturating_duration_since(at) >= BACKLOG_AFTER);
             if higher_busy && backlog {
-                *cap = (*cap / YIELD_DIVISOR).max(1);
+                *cap = (*cap / self.yield_divisor).max(1);
             }
             higher_busy |= level.in_flight > 0
                 || level
@@ -294,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn tenants_of_one_priority_take_turns_whatever_their_backlog() {
-        let board = Board::new(100, 100);
+        let board = Board::new(100, 100, 4);
         let noisy = board.add_lane(Priority::Medium);
         let quiet = board.add_lane(Priority::Medium);
         for i in 0..50 {
@@ -315,7 +316,7 @@ mod tests {
 
     #[tokio::test]
     async fn lower_levels_leave_room_in_flight_for_critical() {
-        let board = Board::new(1000, 16);
+        let board = Board::new(1000, 16, 4);
         assert_eq!(board.caps(), [16, 8, 4, 2]);
         let low = board.add_lane(Priority::Low);
         let critical = board.add_lane(Priority::Critical);
@@ -349,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn lower_work_regains_its_full_cap_once_the_higher_level_is_quiet() {
-        let board = Board::new(1000, 32);
+        let board = Board::new(1000, 32, 4);
         let low = board.add_lane(Priority::Low);
         for i in 0..100 {
             low.push(i).await.unwrap();
@@ -375,6 +376,26 @@ mod tests {
         assert_eq!(board.caps_at(later), [32, 16, 8, 4]);
     }
 
+    #[tokio::test]
+    async fn the_yield_divisor_sets_how_far_a_backlog_steps_back() {
+        for (divisor, low_cap) in [(1, 12), (4, 3), (12, 1)] {
+            let board = Board::new(1000, 96, divisor);
+            let low = board.add_lane(Priority::Low);
+            for i in 0..50 {
+                low.push(i).await.unwrap();
+            }
+            board.backdate_queue(Priority::Low, BACKLOG_AFTER);
+            let critical = board.add_lane(Priority::Critical);
+            critical.push(99).await.unwrap();
+            let mut taken = Vec::new();
+            while let Some(t) = board.try_take().unwrap() {
+                taken.push(t);
+            }
+            let lows = taken.iter().filter(|t| t.priority == Priority::Low).count();
+            assert_eq!(lows, low_cap, "divisor {divisor}");
+        }
+    }
+
     impl<T> Board<T> {
         fn caps_at(&self, now: Instant) -> [usize; 4] {
             let state = self.state.lock().unwrap();
@@ -391,7 +412,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_lane_makes_its_fetcher_wait_and_close_hands_everything_back() {
-        let board = Board::new(2, 10);
+        let board = Board::new(2, 10, 4);
         let lane = board.add_lane(Priority::High);
         lane.push(1).await.unwrap();
         lane.push(2).await.unwrap();
