@@ -32,10 +32,7 @@ pub fn mint_token(
     tenant: &TenantId,
     ttl: Duration,
 ) -> Result<String, TokenError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now = unix_now();
     let claims = Claims {
         sub: subject.to_owned(),
         tenant: tenant.clone(),
@@ -60,7 +57,21 @@ pub fn verify_token(secret: &str, token: &str) -> Result<Claims, TokenError> {
         &DecodingKey::from_secret(secret.as_bytes()),
         &validation,
     )?;
+    // The library lets a token through during its last second (it refuses `exp < now`);
+    // here a token is over at `exp`, as the WebSocket's own expiry timer has it.
+    if data.claims.exp <= unix_now() {
+        return Err(TokenError(
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature.into(),
+        ));
+    }
     Ok(data.claims)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 #[cfg(test)]
@@ -76,5 +87,12 @@ mod tests {
             t
         );
         assert!(verify_token("other-secret-other", &token).is_err());
+    }
+
+    #[test]
+    fn a_token_is_over_at_its_expiry() {
+        let t = TenantId::new("acme").unwrap();
+        let token = mint_token("s3cret-s3cret-s3cret", "dev", &t, Duration::ZERO).unwrap();
+        assert!(verify_token("s3cret-s3cret-s3cret", &token).is_err());
     }
 }

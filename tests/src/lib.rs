@@ -24,11 +24,19 @@ pub use servers::{NatsServer, RedisServer, free_port};
 pub use ws::WsClient;
 
 /// The shared data folder next to the repository, as the services default to.
+/// Panics, saying what to set, when the folder is not there: every test needs the datasets.
 pub fn data_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("LEADBUS_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+    let dir = match std::env::var("LEADBUS_DATA_DIR") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+    };
+    assert!(
+        dir.join("leads").is_dir(),
+        "the public datasets are not at {}: set LEADBUS_DATA_DIR to the folder holding leads/, \
+         churn/ and properties/",
+        dir.display()
+    );
+    dir
 }
 
 /// Models are loaded once per test binary: the property catalogue takes a moment.

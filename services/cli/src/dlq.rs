@@ -6,9 +6,9 @@ use anyhow::{Context, bail};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use leadbus_shared::Config;
 use leadbus_shared::dlq::DeadLetter;
 use leadbus_shared::subjects::{DLQ_STREAM, MSG_ID_HEADER};
+use leadbus_shared::{Config, TenantId};
 
 /// Arguments of `leadbus dlq`.
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,7 @@ enum DlqCommand {
     List {
         /// Only this tenant's.
         #[arg(long)]
-        tenant: Option<String>,
+        tenant: Option<TenantId>,
         /// At most this many, newest last.
         #[arg(long, default_value_t = 100)]
         limit: usize,
@@ -81,7 +81,7 @@ async fn read(stream: &jetstream::stream::Stream, seq: u64) -> anyhow::Result<De
 
 async fn list(
     stream: &jetstream::stream::Stream,
-    tenant: Option<String>,
+    tenant: Option<TenantId>,
     limit: usize,
 ) -> anyhow::Result<()> {
     let filter = tenant.map_or("leads.dlq.>".to_owned(), |t| format!("leads.dlq.{t}.>"));

@@ -90,8 +90,8 @@ struct Received {
 /// Runs the load and prints the summary.
 pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let run_id = args.run_id.clone().unwrap_or_else(uuid_prefix);
-    let leads = prepare(&args.leads, &args.tenant, args.priority, &run_id)
-        .with_context(|| format!("cannot read {}", args.leads.display()))?;
+    // The reader's error names the file already.
+    let leads = prepare(&args.leads, &args.tenant, args.priority, &run_id)?;
     let total_events: usize = leads.iter().map(|l| l.events.len()).sum();
     eprintln!(
         "{} leads, {total_events} events (run {run_id})",

@@ -15,8 +15,8 @@ pub(crate) struct TokenArgs {
     /// Who holds it.
     #[arg(long, default_value = "dev")]
     subject: String,
-    /// Lifetime in hours.
-    #[arg(long, default_value_t = 24)]
+    /// Lifetime in hours (at least one).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..))]
     hours: u64,
 }
 

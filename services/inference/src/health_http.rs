@@ -20,11 +20,14 @@ use crate::consume::Health;
 struct HealthState {
     consume: Arc<Health>,
     redis: Option<Arc<RedisL2>>,
+    /// Listings in the property catalogue; 0 means matching finds nothing for anyone.
+    listings: usize,
     shutdown: CancellationToken,
 }
 
-/// 200 while tenant discovery runs, no lane is failing and not draining; 503 otherwise. Redis is
-/// reported but does not fail the check: without it the service is slower, not wrong.
+/// 200 while tenant discovery runs, no lane is failing and not draining; 503 otherwise. Redis and
+/// the catalogue are reported but do not fail the check: without Redis the service is slower,
+/// not wrong; without a catalogue it answers every match with its reason, nothing found.
 async fn healthz(State(s): State<HealthState>) -> (StatusCode, Json<Value>) {
     let (lanes_up, lanes_down) = s.consume.lanes();
     let consuming = s.consume.all_consuming();
@@ -37,6 +40,7 @@ async fn healthz(State(s): State<HealthState>) -> (StatusCode, Json<Value>) {
         "tenant_lanes": lanes_up,
         "tenant_lanes_failing": lanes_down,
         "redis": if redis { "up" } else { "down" },
+        "catalogue_listings": s.listings,
         "draining": draining,
     });
     (
@@ -54,6 +58,7 @@ pub async fn serve_health(
     addr: SocketAddr,
     consume: Arc<Health>,
     redis: Option<Arc<RedisL2>>,
+    listings: usize,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
@@ -61,6 +66,7 @@ pub async fn serve_health(
     let state = HealthState {
         consume,
         redis,
+        listings,
         shutdown: shutdown.clone(),
     };
     let app = Router::new()

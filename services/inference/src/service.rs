@@ -103,7 +103,7 @@ impl Inference {
         let redis_for_health = Arc::clone(&l2);
         let cache = IntelCache::new(&CacheConfig::from(config), Some(l2));
         let pipeline = Arc::new(Pipeline::new(
-            models,
+            Arc::clone(&models),
             cache,
             profiles,
             Publisher::new(js.clone()),
@@ -124,6 +124,7 @@ impl Inference {
             config.inference_listen,
             Arc::clone(&health),
             Some(redis_for_health),
+            models.matcher.len(),
             shutdown.clone(),
         )
         .await

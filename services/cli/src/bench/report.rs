@@ -239,6 +239,14 @@ impl BenchReport {
             println!("could not run: {f}");
         }
         println!();
+        if self.settings.quick {
+            println!(
+                "targets of issue 4: not judged on a --quick run (smoke sizes: steady at {:.0}/s, \
+                 max capped at {:.0}/s, backlog and flood of {}); run without --quick to compare",
+                self.settings.rate, self.settings.max_limit, self.settings.backlog
+            );
+            return;
+        }
         println!(
             "targets of issue 4 (2-core machine; load average {} at start, {} at end)",
             self.machine

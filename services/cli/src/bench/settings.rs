@@ -63,6 +63,9 @@ pub(crate) struct BenchArgs {
 /// Sizes and rates.
 #[derive(Debug, Clone, clap::Args, Serialize)]
 pub(crate) struct Settings {
+    /// Set by `--quick`: smoke sizes, not to be judged against the targets.
+    #[arg(skip)]
+    pub(crate) quick: bool,
     /// steady: events per second.
     #[arg(long, default_value_t = 5000.0)]
     pub(crate) rate: f64,
@@ -128,6 +131,7 @@ const MAX_EVENTS: f64 = 20_000_000.0;
 impl Settings {
     /// Sizes for a smoke run.
     pub(crate) fn quick(mut self) -> Self {
+        self.quick = true;
         self.rate = self.rate.min(500.0);
         self.duration_secs = 2.0;
         self.leads = 50;

@@ -191,7 +191,11 @@ pub fn load_catalogue(data_dir: &Path) -> Vec<Listing> {
     }
     // One warning per load, whatever failed.
     if listings.is_empty() {
-        warn!(errors = ?failures, "no property catalogue loaded; matching runs without listings");
+        tracing::error!(
+            data_dir = %data_dir.display(),
+            errors = ?failures,
+            "no property catalogue loaded: matching finds nothing until data_dir (LEADBUS_DATA_DIR) names the datasets folder"
+        );
     } else if !failures.is_empty() {
         warn!(errors = ?failures, "part of the property catalogue not loaded");
     }
