@@ -54,7 +54,7 @@ enum Command {
     /// Reprocess a time range of LEAD_EVENTS at low priority (results marked replay: true).
     Replay(reprocess::ReplayArgs),
     /// Rebuild lead profiles and the Redis cache from LEAD_EVENTS (run with inference stopped).
-    Rebuild,
+    Rebuild(reprocess::RebuildArgs),
     /// Fit a model from a CSV and write its artifact.
     Train(train::TrainArgs),
     /// Mint a development token for a tenant.
@@ -124,7 +124,7 @@ async fn main() -> ExitCode {
         Command::Publish(args) => publish::run(&config, args).await,
         Command::Dlq(args) => dlq::run(&config, args).await,
         Command::Replay(args) => reprocess::replay(&config, args).await,
-        Command::Rebuild => reprocess::rebuild(&config).await,
+        Command::Rebuild(args) => reprocess::rebuild(&config, args).await,
         Command::Train(args) => train::run(&config, args),
         Command::Token(args) => token::run(&config, args),
         Command::Bench(args) => bench::run(&config, args).await,

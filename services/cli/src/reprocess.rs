@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use leadbus_inference::cache::{CacheConfig, IntelCache, RedisL2};
 use leadbus_inference::models::Models;
 use leadbus_inference::pipeline::ProfileStore;
-use leadbus_inference::rebuild::run_rebuild;
+use leadbus_inference::rebuild::{inference_running, run_rebuild};
 use leadbus_inference::replay::{ReplaySpec, run_replay};
 use leadbus_shared::{Config, EventType, LeadId, TenantId};
 
@@ -86,8 +86,23 @@ pub(crate) async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<
 }
 
 /// Rebuilds lead profiles and the Redis cache from LEAD_EVENTS.
-pub(crate) async fn rebuild(config: &Config) -> anyhow::Result<()> {
+/// Arguments of `leadbus rebuild`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RebuildArgs {
+    /// Run even though an inference service is consuming (its profile writes may then be
+    /// overwritten by the rebuilt, older profile).
+    #[arg(long)]
+    force: bool,
+}
+
+pub(crate) async fn rebuild(config: &Config, args: RebuildArgs) -> anyhow::Result<()> {
     let js = jetstream(config).await?;
+    if !args.force && inference_running(&js).await? {
+        anyhow::bail!(
+            "an inference service is consuming LEAD_EVENTS: stop it first (a profile it writes \
+             during the rebuild could be overwritten by an older one), or pass --force"
+        );
+    }
     let models = Arc::new(
         Models::load(config.models_dir.as_deref(), &config.data_dir)
             .context("cannot load models")?,

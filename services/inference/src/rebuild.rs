@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use leadbus_shared::subjects::{
@@ -50,8 +51,30 @@ fn err(e: impl std::fmt::Display) -> RebuildError {
     RebuildError(e.to_string())
 }
 
-/// Rebuilds profiles and cache. Run it with the inference service stopped: events processed
-/// during a rebuild could be overwritten by an older profile.
+/// True when an inference service is consuming LEAD_EVENTS: its discovery consumer holds a
+/// waiting pull (a live service always keeps one). Looked at a few times over half a second,
+/// so the moment between two pulls does not hide a running service.
+pub async fn inference_running(js: &jetstream::Context) -> Result<bool, RebuildError> {
+    let stream = js.get_stream(EVENTS_STREAM).await.map_err(err)?;
+    let name = crate::consume::discovery_name();
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+        match stream.consumer_info(&name).await {
+            Ok(info) if info.num_waiting > 0 => return Ok(true),
+            Ok(_) => {}
+            // No discovery consumer: no service has ever run here.
+            Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::NotFound) => return Ok(false),
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(false)
+}
+
+/// Rebuilds profiles and cache. Run it with the inference service stopped (see
+/// [`inference_running`]): events processed during a rebuild could be overwritten by an older
+/// profile.
 // Holds every profile in memory at once; a stream with millions of leads needs a per-lead pass.
 pub async fn run_rebuild(
     js: &jetstream::Context,
