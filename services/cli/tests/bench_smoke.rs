@@ -14,18 +14,24 @@ fn a_quick_bench_run_reports_every_chosen_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let png = dir.path().join("bench.png");
-    let status = Command::new(env!("CARGO_BIN_EXE_leadbus"))
+    let out = Command::new(env!("CARGO_BIN_EXE_leadbus"))
         .args(["bench", "--quick", "--scenario", "steady,cache", "--json"])
         .arg(&json)
         .arg("--plot")
         .arg(&png)
         .env("LEADBUS_DATA_DIR", data_dir())
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "bench exited with {status}");
+    assert!(out.status.success(), "bench exited with {}", out.status);
+    let table = String::from_utf8_lossy(&out.stdout);
+    for row in ["steady 500/s", "cache: re-score"] {
+        assert!(table.contains(row), "no {row:?} row in:\n{table}");
+    }
+    // Smoke sizes say nothing about the targets, and the table says so.
+    assert!(table.contains("not judged on a --quick run"), "{table}");
+    assert!(!table.contains("MISSED"), "{table}");
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
