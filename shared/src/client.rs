@@ -1,9 +1,15 @@
 //! A small client for Rust producers: validates an event, then publishes it with its id as
 //! `Nats-Msg-Id` and waits for the stream to store it.
 
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use chrono::Utc;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::event::LeadEvent;
 use crate::subjects::{MSG_ID_HEADER, event_msg_id, event_subject};
@@ -21,6 +27,9 @@ pub enum PublishError {
     /// NATS did not take it.
     #[error("publish failed: {0}")]
     Publish(#[from] async_nats::jetstream::context::PublishError),
+    /// The task awaiting the stream's ack ended without an answer (the runtime is stopping).
+    #[error("publish not acknowledged: the producer stopped waiting")]
+    AckLost,
 }
 
 /// What the stream said when it stored an event.
@@ -55,18 +64,21 @@ pub const MAX_UNACKED_PUBLISHES: usize = 256;
 pub struct Producer {
     pub(crate) js: jetstream::Context,
     max_payload: usize,
+    /// Places for publishes awaiting their ack; `None` leaves the bound to the context.
+    window: Option<Arc<Semaphore>>,
 }
 
 impl Producer {
-    /// A producer on its own JetStream context, with at most [`MAX_UNACKED_PUBLISHES`]
-    /// publishes waiting for their ack (a further [`send`](Self::send) waits for room): the
-    /// way to publish a burst without holding up other producers' events.
+    /// A producer with at most [`MAX_UNACKED_PUBLISHES`] publishes waiting for their ack: a
+    /// further [`send`](Self::send) waits until the stream acknowledges an earlier one. The way
+    /// to publish a burst without holding up other producers' events. A place frees when its
+    /// ack arrives, whether or not the caller has awaited the [`Pending`] yet, so a caller
+    /// holding any number of them never stalls its own sends.
     pub fn connect(nats: async_nats::Client) -> Self {
-        let js = jetstream::context::ContextBuilder::new()
-            .max_ack_inflight(MAX_UNACKED_PUBLISHES)
-            .backpressure_on_inflight(true)
-            .build(nats);
-        Self::new(js)
+        Producer {
+            window: Some(Arc::new(Semaphore::new(MAX_UNACKED_PUBLISHES))),
+            ..Self::new(jetstream::new(nats))
+        }
     }
 
     /// Wraps a JetStream context, with that context's bound on publishes awaiting an ack.
@@ -74,6 +86,7 @@ impl Producer {
         Producer {
             js,
             max_payload: crate::validate::DEFAULT_MAX_PAYLOAD,
+            window: None,
         }
     }
 
@@ -84,14 +97,14 @@ impl Producer {
         self
     }
 
-    /// Sends an event without waiting for the stream; await the returned future for the ack.
-    /// Invalid events are refused here and never reach NATS.
+    /// Sends an event without waiting for the stream; await the returned [`Pending`] for the
+    /// ack. Invalid events are refused here and never reach NATS. On a producer from
+    /// [`connect`](Self::connect) this first waits for a place in its window.
     ///
-    /// The returned future holds one of the context's places for unacknowledged publishes
-    /// until it is awaited or dropped. On a producer from [`connect`](Self::connect), a caller
-    /// holding [`MAX_UNACKED_PUBLISHES`] of them unawaited makes the next `send` wait for a
-    /// place that never frees: await the oldest before sending more.
-    pub async fn send(&self, event: &LeadEvent) -> Result<PublishAckFuture, PublishError> {
+    /// On a producer from [`new`](Self::new) the context's own bound applies, and async-nats
+    /// frees its places only when the ack future is awaited or dropped: a caller holding that
+    /// many unawaited would wait forever on the next send.
+    pub async fn send(&self, event: &LeadEvent) -> Result<Pending, PublishError> {
         crate::validate::check_event_id(&event.event_id)?;
         check_values(event, Utc::now())?;
         let subject = event_subject(
@@ -118,18 +131,95 @@ impl Producer {
             MSG_ID_HEADER,
             event_msg_id(&event.tenant_id, &event.event_id).as_str(),
         );
-        Ok(self
+        // The place is taken before the publish, so at most the window's size are unacknowledged.
+        let place = match &self.window {
+            Some(window) => Some(
+                Arc::clone(window)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| PublishError::AckLost)?,
+            ),
+            None => None,
+        };
+        let ack = self
             .js
             .publish_with_headers(subject, headers, payload.into())
-            .await?)
+            .await?;
+        Ok(match place {
+            None => Pending::direct(ack),
+            Some(place) => {
+                // Awaited here, not by the caller: the place frees as soon as the ack is in.
+                let (tx, rx) = oneshot::channel();
+                tokio::spawn(async move {
+                    let stored = ack.await.map(Stored::from).map_err(PublishError::from);
+                    drop(place);
+                    let _ = tx.send(stored);
+                });
+                Pending(Inner::Awaited(rx))
+            }
+        })
     }
 
     /// Publishes an event and waits until the stream has stored it.
     pub async fn publish(&self, event: &LeadEvent) -> Result<Stored, PublishError> {
-        let ack = self.send(event).await?.await?;
-        Ok(Stored {
+        self.send(event).await?.await
+    }
+}
+
+impl From<async_nats::jetstream::publish::PublishAck> for Stored {
+    fn from(ack: async_nats::jetstream::publish::PublishAck) -> Self {
+        Stored {
             sequence: ack.sequence,
             duplicate: ack.duplicate,
-        })
+        }
+    }
+}
+
+/// The stream's answer to one [`Producer::send`], to await.
+pub struct Pending(Inner);
+
+type AckFuture = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    async_nats::jetstream::publish::PublishAck,
+                    async_nats::jetstream::context::PublishError,
+                >,
+            > + Send,
+    >,
+>;
+
+enum Inner {
+    /// The client's own ack future, awaited by the caller.
+    Direct(AckFuture),
+    /// Awaited by a task of the producer, which sends the result here.
+    Awaited(oneshot::Receiver<Result<Stored, PublishError>>),
+}
+
+impl Pending {
+    fn direct(ack: PublishAckFuture) -> Self {
+        Pending(Inner::Direct(ack.into_future()))
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl Future for Pending {
+    type Output = Result<Stored, PublishError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            Inner::Direct(ack) => ack
+                .as_mut()
+                .poll(cx)
+                .map(|r| r.map(Stored::from).map_err(PublishError::from)),
+            Inner::Awaited(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(PublishError::AckLost))),
+        }
     }
 }

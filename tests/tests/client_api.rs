@@ -116,3 +116,32 @@ async fn the_gateway_client_reads_status_intelligence_and_metrics() {
     }
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_producer_never_stalls_a_caller_holding_its_acks() {
+    let platform = Platform::gateway_only(|_| {}).await;
+    let nats = async_nats::connect(platform.nats.url()).await.unwrap();
+    let producer = Producer::connect(nats);
+    let count = leadbus_shared::client::MAX_UNACKED_PUBLISHES * 3;
+
+    // Every ack held, none awaited, while sending three windows' worth.
+    let sending = async {
+        let mut pending = Vec::with_capacity(count);
+        for i in 0..count {
+            pending.push(producer.send(&event(&format!("held{i}"))).await.unwrap());
+        }
+        pending
+    };
+    let pending = tokio::time::timeout(Duration::from_secs(60), sending)
+        .await
+        .expect("sends stalled behind acks nobody had awaited yet");
+
+    let mut sequences = std::collections::HashSet::new();
+    for ack in pending {
+        let stored = ack.await.unwrap();
+        assert!(!stored.duplicate);
+        sequences.insert(stored.sequence);
+    }
+    assert_eq!(sequences.len(), count);
+    platform.stop().await;
+}

@@ -202,8 +202,8 @@ pub(crate) async fn run(config: &Config, args: LoadArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("publishing {}", event.event_id))?;
         acks.push(ack.into_future());
-        // The producer lends a send only while fewer than MAX_UNACKED_PUBLISHES of its acks
-        // are outstanding; holding that many unawaited here would stall the next send.
+        // The producer bounds the publishes awaiting their ack; this bounds the results
+        // kept here before they are checked.
         while acks.len() >= MAX_UNACKED_PUBLISHES {
             if let Some(result) = acks.next().await {
                 result.context("the stream did not store an event")?;

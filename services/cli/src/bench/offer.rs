@@ -7,10 +7,10 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishAckFuture;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use leadbus_shared::LeadEvent;
+use leadbus_shared::client::Pending;
 use leadbus_shared::client::Producer;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -38,7 +38,7 @@ where
     F: FnMut(usize) -> LeadEvent,
 {
     let count = count.min(phase.capacity());
-    let (ack_tx, ack_rx) = mpsc::channel::<(usize, PublishAckFuture)>(8192);
+    let (ack_tx, ack_rx) = mpsc::channel::<(usize, Pending)>(8192);
     let acks = tokio::spawn(settle(ack_rx, Arc::clone(&phase)));
     let mut max_lag = Duration::ZERO;
     // Open loop: due times come from a pacer thread; a burst takes the next index at once.
@@ -103,7 +103,7 @@ fn pace(count: usize, rate: f64) -> mpsc::UnboundedReceiver<(usize, Instant)> {
 }
 
 /// Awaits acks as they come, counting each in the phase with the time it took to be stored.
-async fn settle(mut rx: mpsc::Receiver<(usize, PublishAckFuture)>, phase: Arc<Phase>) {
+async fn settle(mut rx: mpsc::Receiver<(usize, Pending)>, phase: Arc<Phase>) {
     let mut pending = FuturesUnordered::new();
     let mut open = true;
     while open || !pending.is_empty() {
