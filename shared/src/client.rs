@@ -178,16 +178,8 @@ impl From<async_nats::jetstream::publish::PublishAck> for Stored {
 /// The stream's answer to one [`Producer::send`], to await.
 pub struct Pending(Inner);
 
-type AckFuture = Pin<
-    Box<
-        dyn Future<
-                Output = Result<
-                    async_nats::jetstream::publish::PublishAck,
-                    async_nats::jetstream::context::PublishError,
-                >,
-            > + Send,
-    >,
->;
+/// The client's ack future, as `into_future` hands it over (already boxed and pinned).
+type AckFuture = <PublishAckFuture as IntoFuture>::IntoFuture;
 
 enum Inner {
     /// The client's own ack future, awaited by the caller.

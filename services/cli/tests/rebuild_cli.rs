@@ -6,6 +6,8 @@
 
 use std::process::{Command, Output, Stdio};
 
+use leadbus_inference::consume::discovery_name;
+use leadbus_shared::subjects::EVENTS_STREAM;
 use leadbus_tests::{Platform, data_dir};
 
 fn rebuild(platform: &Platform, extra: &[&str]) -> Output {
@@ -29,11 +31,11 @@ async fn rebuild_refuses_while_inference_consumes_unless_forced() {
     let pulling = leadbus_tests::eventually(std::time::Duration::from_secs(20), || {
         let js = js.clone();
         async move {
-            let Ok(stream) = js.get_stream("LEAD_EVENTS").await else {
+            let Ok(stream) = js.get_stream(EVENTS_STREAM).await else {
                 return false;
             };
             stream
-                .consumer_info("inference-discovery")
+                .consumer_info(discovery_name())
                 .await
                 .is_ok_and(|i| i.num_waiting > 0)
         }

@@ -12,7 +12,8 @@
 //!
 //! - A backlog yields to busier higher levels: while a higher level is busy (it had an event
 //!   taken in the last [`YIELD_WINDOW`]), a level whose queue has stood non-empty for
-//!   [`BACKLOG_AFTER`] may fill only a `yield_divisor`th of its cap (`backlog_yield_divisor`). The backlog then keeps
+//!   [`BACKLOG_AFTER`] may fill only a `yield_divisor`th of its cap (the setting
+//!   `backlog_yield_divisor`). The backlog then keeps
 //!   fewer events in flight beside the higher ones, so it takes less of the CPU they share, and
 //!   drains at full width again once the higher level is quiet. Lower work that keeps up (its
 //!   queue empties now and then) is never held back this way.
